@@ -1,0 +1,3 @@
+"""DCLIP desktop application (PySide6): thin views over :mod:`dclip_core`."""
+
+from __future__ import annotations

@@ -1,0 +1,49 @@
+"""Exceptions a user can act on.
+
+Every error that reaches the command line or the app is a :class:`DclipError`: its message says what
+failed, on which file, and what to do. The CLI prints it on one line and exits non-zero.
+"""
+
+from __future__ import annotations
+
+
+class DclipError(Exception):
+    """Base class of the errors DCLIP reports to the user (one line, no traceback)."""
+
+    exit_code = 1
+
+
+class ConfigError(DclipError):
+    """A settings file or a path setting is unusable."""
+
+
+class UnknownModelError(DclipError):
+    """A model name that is not in the registry."""
+
+
+class WeightsMissingError(DclipError):
+    """Weights of a model are not in the cache and could not be downloaded."""
+
+
+class DownloadError(DclipError):
+    """A download failed, was truncated or did not match its expected hash."""
+
+
+class BundleError(DclipError):
+    """A model bundle is missing, of another format version, tampered with, or unreadable."""
+
+
+class ExportError(DclipError):
+    """ONNX export failed."""
+
+
+class LibraryError(DclipError):
+    """The photo library database or index cannot be used."""
+
+
+class LibraryLockedError(LibraryError):
+    """Another process holds the library for writing."""
+
+
+class TrainingError(DclipError):
+    """A training run cannot start or had to stop."""

@@ -1,0 +1,3 @@
+"""Retrieval and zero-shot evaluation."""
+
+from __future__ import annotations

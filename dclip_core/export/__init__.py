@@ -1,0 +1,3 @@
+"""ONNX export of DCLIP models into model bundles (torch)."""
+
+from __future__ import annotations

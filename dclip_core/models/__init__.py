@@ -1,0 +1,25 @@
+"""Model registry, weights, and (torch) model construction.
+
+Importing this package is cheap: only :mod:`dclip_core.models.registry` is loaded here. Modules that
+need torch (``clip``, ``teacher``, ``detector`` …) are imported by name where they are used.
+"""
+
+from __future__ import annotations
+
+from dclip_core.models.registry import (
+    ImagePreprocess,
+    ModelSpec,
+    WeightsSource,
+    get_model_spec,
+    list_model_specs,
+    register_model,
+)
+
+__all__ = [
+    "ImagePreprocess",
+    "ModelSpec",
+    "WeightsSource",
+    "get_model_spec",
+    "list_model_specs",
+    "register_model",
+]

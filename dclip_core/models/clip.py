@@ -1,0 +1,61 @@
+"""Build an open_clip CLIP model from a registered :class:`ModelSpec` (torch).
+
+This is the one factory the export, training and evaluation code uses, mirroring open_clip's
+``create_model``: a spec names an architecture config, and weights are either loaded from the
+local cache (downloaded on demand by :mod:`dclip_core.models.weights`) or initialised from the
+spec's seed, so every process builds bit-identical random models for tests.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import open_clip
+import torch
+
+from dclip_core.models.registry import ModelSpec, get_model_spec
+
+
+def build_clip_architecture(spec: ModelSpec) -> open_clip.CLIP:
+    """Instantiate the architecture with the spec's seeded random init (no weights loaded)."""
+    cfg = dict(spec.open_clip_config)
+    quick_gelu = bool(cfg.pop("quick_gelu", False))
+    # fork_rng keeps the caller's global RNG untouched: building a model must not shift training.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(spec.seed)
+        model = open_clip.CLIP(
+            embed_dim=cfg["embed_dim"],
+            vision_cfg=cfg["vision_cfg"],
+            text_cfg=cfg["text_cfg"],
+            quick_gelu=quick_gelu,
+        )
+    return model
+
+
+def create_clip(
+    spec_or_name: ModelSpec | str,
+    *,
+    weights_path: Path | None = None,
+    download: bool = True,
+) -> open_clip.CLIP:
+    """Return the CLIP model of a spec, in eval mode on the CPU, float32.
+
+    Args:
+        spec_or_name: a spec or a registered model name.
+        weights_path: load these weights instead of the spec's cached file.
+        download: when the spec's weights are not cached, fetch them (else raise).
+
+    Raises:
+        UnknownModelError: unknown name.
+        WeightsMissingError: pretrained weights are neither cached nor downloadable.
+    """
+    from dclip_core.models.weights import ensure_weights, load_state_dict
+
+    spec = get_model_spec(spec_or_name) if isinstance(spec_or_name, str) else spec_or_name
+    model = build_clip_architecture(spec)
+    if weights_path is None and spec.weights is not None:
+        weights_path = ensure_weights(spec, download=download)
+    if weights_path is not None:
+        state_dict = load_state_dict(weights_path, spec)
+        model.load_state_dict(state_dict, strict=True)
+    return model.eval()

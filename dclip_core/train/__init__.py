@@ -1,0 +1,3 @@
+"""Teacher training and student distillation (torch)."""
+
+from __future__ import annotations

@@ -1,0 +1,42 @@
+"""Fixtures shared by every test: an isolated DCLIP_HOME, and no network."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+# Qt must never try to reach a display in tests; set before anything imports PySide6.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+@pytest.fixture(autouse=True)
+def dclip_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own DCLIP_HOME, so no test reads or writes the user's real files."""
+    home = tmp_path_factory.mktemp("dclip-home")
+    monkeypatch.setenv("DCLIP_HOME", str(home))
+    monkeypatch.setenv("YOLO_CONFIG_DIR", str(home / "config" / "ultralytics"))
+    monkeypatch.setenv("YOLO_OFFLINE", "1")
+    return home
+
+
+class NetworkBlockedError(OSError):
+    """A test tried to leave the machine."""
+
+
+@pytest.fixture(autouse=True)
+def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Refuse connections to anything but loopback: tests must never depend on the network."""
+    real_connect = socket.socket.connect
+
+    def guarded_connect(self: socket.socket, address: object) -> object:
+        host = address[0] if isinstance(address, tuple) else address
+        if isinstance(host, str) and not (
+            host.startswith("127.") or host in ("localhost", "::1") or self.family == socket.AF_UNIX
+        ):
+            raise NetworkBlockedError(f"test tried to reach the network: {address!r}")
+        return real_connect(self, address)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket.socket, "connect", guarded_connect)
