@@ -115,7 +115,7 @@ def settings_fields() -> list[SettingField]:
     """The declarative list of settings, in display order."""
     out = []
     for f in dataclasses.fields(Settings):
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc,operator]
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[operator]
         m = f.metadata
         out.append(
             SettingField(
