@@ -1,8 +1,8 @@
 """``dclip bench``: benchmarks users can run, each against a baseline measured in the same run.
 
-A benchmark is a module of this package that registers itself with :func:`benchmark`; the CLI imports
-the modules named in :data:`BENCHMARK_MODULES`. Each prints a table (or JSON with ``--json``) of
-medians over repeats, never a single timing.
+A benchmark is a module of this package that registers itself with :func:`benchmark`; the CLI
+imports the modules named in :data:`BENCHMARK_MODULES`. Each prints a table (or JSON with
+``--json``) of medians over repeats, never a single timing.
 """
 
 from __future__ import annotations
