@@ -6,6 +6,8 @@ failed, on which file, and what to do. The CLI prints it on one line and exits n
 
 from __future__ import annotations
 
+import os
+
 
 class DclipError(Exception):
     """Base class of the errors DCLIP reports to the user (one line, no traceback)."""
@@ -35,6 +37,15 @@ class BundleError(DclipError):
 
 class ExportError(DclipError):
     """ONNX export failed."""
+
+
+class ImageDecodeError(DclipError):
+    """An image file cannot be opened or decoded; ``reason`` is the short cause to record."""
+
+    def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
+        super().__init__(f"cannot read image {os.fspath(path)!r}: {reason}")
+        self.path = os.fspath(path)
+        self.reason = reason
 
 
 class LibraryError(DclipError):
