@@ -31,6 +31,20 @@ class DownloadError(DclipError):
     """A download failed, was truncated or did not match its expected hash."""
 
 
+class NetworkUnavailableError(DownloadError):
+    """No URL of a download could be reached (offline, DNS failure, refused, timed out)."""
+
+
+class DownloadCancelledError(DownloadError):
+    """The user cancelled a download; nothing was written."""
+
+    exit_code = 130
+
+
+class WeightsError(DclipError):
+    """A weights file is unreadable, does not fit its model, or is not the pinned file."""
+
+
 class BundleError(DclipError):
     """A model bundle is missing, of another format version, tampered with, or unreadable."""
 
