@@ -13,6 +13,7 @@ from pathlib import Path
 import open_clip
 import torch
 
+from dclip_core.errors import WeightsError
 from dclip_core.models.registry import ModelSpec, get_model_spec
 
 
@@ -20,9 +21,11 @@ def build_clip_architecture(spec: ModelSpec) -> open_clip.CLIP:
     """Instantiate the architecture with the spec's seeded random init (no weights loaded)."""
     cfg = dict(spec.open_clip_config)
     quick_gelu = bool(cfg.pop("quick_gelu", False))
-    # fork_rng keeps the caller's global RNG untouched: building a model must not shift training.
+    # fork_rng keeps the caller's CPU RNG untouched: building a model must not shift training.
+    # Seed only the CPU generator (torch.manual_seed would also reseed every CUDA device, which
+    # fork_rng(devices=[]) does not restore); parameters are initialised on the CPU.
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(spec.seed)
+        torch.random.default_generator.manual_seed(spec.seed)
         model = open_clip.CLIP(
             embed_dim=cfg["embed_dim"],
             vision_cfg=cfg["vision_cfg"],
@@ -48,6 +51,8 @@ def create_clip(
     Raises:
         UnknownModelError: unknown name.
         WeightsMissingError: pretrained weights are neither cached nor downloadable.
+        DownloadError: a download was attempted and failed.
+        WeightsError: the weights file is unreadable or does not fit the architecture.
     """
     from dclip_core.models.weights import ensure_weights, load_state_dict
 
@@ -56,6 +61,32 @@ def create_clip(
     if weights_path is None and spec.weights is not None:
         weights_path = ensure_weights(spec, download=download)
     if weights_path is not None:
-        state_dict = load_state_dict(weights_path, spec)
-        model.load_state_dict(state_dict, strict=True)
+        _load_weights_into(model, load_state_dict(weights_path, spec), weights_path, spec)
     return model.eval()
+
+
+def _load_weights_into(
+    model: open_clip.CLIP, state_dict: dict[str, torch.Tensor], path: Path, spec: ModelSpec
+) -> None:
+    """Load every parameter of ``model`` from ``state_dict``, or say which file does not fit."""
+    try:
+        result = model.load_state_dict(state_dict, strict=False)
+    except RuntimeError as exc:  # shape mismatches raise even with strict=False
+        detail = str(exc).strip().splitlines()
+        raise WeightsError(
+            f"weights file {path} does not fit model {spec.name!r}: "
+            f"{detail[-1].strip() if detail else exc}"
+        ) from exc
+    if result.missing_keys or result.unexpected_keys:
+        raise WeightsError(
+            f"weights file {path} does not fit model {spec.name!r}: "
+            f"{_describe_keys('missing', result.missing_keys)}, "
+            f"{_describe_keys('unexpected', result.unexpected_keys)}"
+        )
+
+
+def _describe_keys(kind: str, keys: list[str]) -> str:
+    if not keys:
+        return f"no {kind} keys"
+    shown = ", ".join(keys[:3]) + (", …" if len(keys) > 3 else "")
+    return f"{len(keys)} {kind} keys ({shown})"
