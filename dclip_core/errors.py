@@ -53,6 +53,10 @@ class ExportError(DclipError):
     """ONNX export failed."""
 
 
+class ExecutionProviderError(DclipError):
+    """The requested ONNX Runtime execution provider (CPU/CUDA) or its settings cannot be used."""
+
+
 class ImageDecodeError(DclipError):
     """An image file cannot be opened or decoded; ``reason`` is the short cause to record."""
 
