@@ -1,0 +1,110 @@
+"""The cross-modal teacher: masks make padding invisible; paper-compat reproduces the leak."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from dclip_core.models.teacher import CrossModalTeacher, cosine_mean_pool
+
+DIM = 32
+
+
+def _sample(n_text: int, n_regions: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(1, n_text, DIM, generator=g), torch.randn(1, n_regions, DIM, generator=g)
+
+
+def _pad(x: torch.Tensor, length: int) -> tuple[torch.Tensor, torch.Tensor]:
+    padded = torch.zeros(x.shape[0], length, x.shape[2])
+    padded[:, : x.shape[1]] = x
+    mask = torch.zeros(x.shape[0], length, dtype=torch.bool)
+    mask[:, : x.shape[1]] = True
+    return padded, mask
+
+
+def _ones(x: torch.Tensor) -> torch.Tensor:
+    return torch.ones(x.shape[:2], dtype=torch.bool)
+
+
+@pytest.mark.parametrize(("layers", "ffn"), [(1, False), (2, True)])
+def test_padding_changes_no_output(layers: int, ffn: bool) -> None:
+    torch.manual_seed(0)
+    teacher = CrossModalTeacher(DIM, heads=4, layers=layers, ffn=ffn).eval()
+    text, regions = _sample(5, 3, seed=1)
+    alone = teacher(text, _ones(text), regions, _ones(regions))
+    text_p, text_mask = _pad(text, 9)
+    regions_p, region_mask = _pad(regions, 7)
+    # padding filled with garbage, not zeros: the masks alone must hide it
+    text_p[:, 5:] = 100.0
+    regions_p[:, 3:] = -50.0
+    padded = teacher(text_p, text_mask, regions_p, region_mask)
+    torch.testing.assert_close(padded.global_embedding, alone.global_embedding)
+    torch.testing.assert_close(padded.text_to_region[..., :5, :3], alone.text_to_region)
+    torch.testing.assert_close(padded.region_to_text[..., :3, :5], alone.region_to_text)
+    assert torch.all(padded.text_to_region[..., :, 3:] == 0)
+    assert torch.all(padded.text_to_region[..., 5:, :] == 0)
+    assert torch.all(padded.region_to_text[..., :, 5:] == 0)
+    torch.testing.assert_close(padded.text_states[:, :5], alone.text_states)
+    assert padded.text_to_region.shape == (1, layers, 4, 9, 7)
+
+
+def test_batch_of_different_lengths_equals_each_sample_alone() -> None:
+    torch.manual_seed(0)
+    teacher = CrossModalTeacher(DIM, heads=8).eval()
+    samples = [_sample(n_t, n_r, seed) for seed, (n_t, n_r) in enumerate([(2, 6), (7, 1), (4, 4)])]
+    singles = [teacher(t, _ones(t), r, _ones(r)).global_embedding for t, r in samples]
+    text = [_pad(t, 7) for t, _ in samples]
+    regions = [_pad(r, 6) for _, r in samples]
+    batch = teacher(
+        torch.cat([t for t, _ in text]),
+        torch.cat([m for _, m in text]),
+        torch.cat([r for r, _ in regions]),
+        torch.cat([m for _, m in regions]),
+    )
+    torch.testing.assert_close(batch.global_embedding, torch.cat(singles))
+
+
+def test_paper_compat_lets_zero_padding_leak() -> None:
+    torch.manual_seed(0)
+    masked = CrossModalTeacher(DIM, heads=4).eval()
+    compat = CrossModalTeacher(DIM, heads=4, paper_compat=True).eval()
+    compat.load_state_dict(masked.state_dict())
+    text, regions = _sample(4, 2, seed=3)
+    # without padding both modes are the same computation
+    torch.testing.assert_close(
+        compat(text, _ones(text), regions, _ones(regions)).global_embedding,
+        masked(text, _ones(text), regions, _ones(regions)).global_embedding,
+    )
+    text_p, text_mask = _pad(text, 8)
+    regions_p, region_mask = _pad(regions, 5)
+    leaked = compat(text_p, text_mask, regions_p, region_mask)
+    clean = masked(text_p, text_mask, regions_p, region_mask)
+    assert not torch.allclose(leaked.global_embedding, clean.global_embedding, atol=1e-3)
+    # the released code gives padded keys attention weight
+    assert leaked.text_to_region[..., :4, 2:].sum() > 0
+
+
+def test_attention_maps_are_distributions_over_real_keys() -> None:
+    teacher = CrossModalTeacher(DIM, heads=4, layers=2).eval()
+    text, regions = _sample(3, 5, seed=4)
+    text_p, text_mask = _pad(text, 4)
+    out = teacher(text_p, text_mask, regions, _ones(regions))
+    sums = out.text_to_region.sum(-1)
+    torch.testing.assert_close(sums[..., :3], torch.ones_like(sums[..., :3]))
+    torch.testing.assert_close(out.region_to_text.sum(-1), torch.ones(1, 2, 4, 5))
+
+
+def test_parameter_count_matches_the_released_teacher() -> None:
+    # two 8-head MHAs and two LayerNorms at d=512: 2,103,296 parameters in the authors' code
+    teacher = CrossModalTeacher(512, heads=8)
+    assert sum(p.numel() for p in teacher.parameters()) == 2_103_296
+
+
+def test_pooling_weights_follow_cosine_to_mean() -> None:
+    x = torch.tensor([[[1.0, 0.0], [1.0, 0.1], [-1.0, 0.0]]])
+    pooled = cosine_mean_pool(x, torch.ones(1, 3, dtype=torch.bool), temperature=2.0)
+    mean = x.mean(1)
+    cos = torch.nn.functional.cosine_similarity(x[0], mean.expand(3, 2), dim=-1)
+    weights = torch.softmax(cos / 2.0, dim=0)
+    torch.testing.assert_close(pooled[0], (weights[:, None] * x[0]).sum(0))
