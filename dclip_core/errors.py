@@ -76,3 +76,7 @@ class LibraryLockedError(LibraryError):
 
 class TrainingError(DclipError):
     """A training run cannot start or had to stop."""
+
+
+class DatasetError(DclipError):
+    """A dataset file (captions JSON, CSV, TSV) cannot be read as the format it was given as."""

@@ -1,0 +1,648 @@
+"""Training data: readers for the caption formats DCLIP trains on, and the torch-side dataset.
+
+Every reader returns :class:`CaptionedImage` records (an image with all its captions, optional
+ground-truth boxes, and its Karpathy split when the source knows it) and notes what it had to skip
+— a missing image, a row without caption, a broken line — in a :class:`DatasetReport` instead of
+failing: one bad row in a 400K-line CSV must not stop a fine-tune. Only a file that is not the
+format at all raises :class:`~dclip_core.errors.DatasetError`.
+
+Formats are registered by name in :data:`DATASET_FORMATS` (``coco``, ``karpathy``, ``flickr30k``,
+``cc``, ``folder``); :func:`read_sources` reads several and removes Karpathy test/val images from
+training. The library's annotations come in through :func:`read_annotations` (see its docstring).
+
+This module imports torch only inside the functions that need it, so the readers can be used to
+preview a dataset without loading torch.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+
+import numpy as np
+
+from dclip_core.errors import DatasetError
+
+if TYPE_CHECKING:
+    import torch
+
+    from dclip_core.train.regions import Regions
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
+EVAL_SPLITS = ("test", "val")
+
+
+class BoxLabel(NamedTuple):
+    """A ground-truth or user-drawn box in pixels of the (EXIF-rotated) image."""
+
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+    label: str
+
+
+@dataclass(frozen=True)
+class CaptionedImage:
+    """One training image with all its captions.
+
+    Attributes:
+        path: the image file.
+        captions: non-empty, stripped captions (one is drawn per training step).
+        boxes: ground-truth boxes when the source has them, else None.
+        split: ``train`` / ``restval`` / ``val`` / ``test`` when the source says so.
+        source: the dataset family (``coco``, ``flickr30k``, ``cc``, ``folder``, ``library``); with
+            ``image_id`` it identifies the image across readers of the same family.
+        image_id: the family's id of the image (COCO id, Flickr30k photo id, row number...).
+    """
+
+    path: Path
+    captions: list[str]
+    boxes: list[BoxLabel] | None = None
+    split: str | None = None
+    source: str = "folder"
+    image_id: str | None = None
+
+
+@dataclass(frozen=True)
+class SkippedItem:
+    """Something a reader left out, and why."""
+
+    source: str
+    item: str
+    reason: str
+
+
+@dataclass
+class DatasetReport:
+    """What was read, skipped, and excluded; shown to the user before training starts."""
+
+    read: int = 0
+    excluded_eval: int = 0
+    skipped: list[SkippedItem] = field(default_factory=list)
+
+    def skip(self, source: str, item: str, reason: str) -> None:
+        self.skipped.append(SkippedItem(source, item, reason))
+
+    def merge(self, other: DatasetReport) -> None:
+        self.read += other.read
+        self.excluded_eval += other.excluded_eval
+        self.skipped.extend(other.skipped)
+
+    def reasons(self) -> dict[str, int]:
+        """How many items were skipped for each reason."""
+        return dict(Counter(s.reason for s in self.skipped))
+
+    def summary(self) -> str:
+        """One line for logs and the wizard, e.g. ``1000 images; skipped 3 (missing image: 3)``."""
+        parts = [f"{self.read} images"]
+        if self.skipped:
+            detail = ", ".join(f"{r}: {n}" for r, n in sorted(self.reasons().items()))
+            parts.append(f"skipped {len(self.skipped)} ({detail})")
+        if self.excluded_eval:
+            parts.append(f"excluded {self.excluded_eval} Karpathy test/val images")
+        return "; ".join(parts)
+
+
+def _clean_captions(captions: Iterable[object]) -> list[str]:
+    return [c.strip() for c in captions if isinstance(c, str) and c.strip()]
+
+
+def _numeric_id(name: str) -> str:
+    """COCO and Flickr file names end in the photo's number; compare ids without zero padding."""
+    match = re.search(r"(\d+)$", Path(name).stem)
+    return str(int(match.group(1))) if match else Path(name).stem
+
+
+def _add(
+    records: list[CaptionedImage], report: DatasetReport, record: CaptionedImage, item: str
+) -> None:
+    """Keep ``record`` if its image exists and it has a caption; else note why not."""
+    if not record.captions:
+        report.skip(record.source, item, "no caption")
+    elif not record.path.is_file():
+        report.skip(record.source, str(record.path), "missing image")
+    else:
+        records.append(record)
+        report.read += 1
+
+
+def _load_json(path: Path, what: str) -> Any:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DatasetError(f"cannot read {what} {path}: {exc}; check the path and format") from exc
+
+
+# --- readers -------------------------------------------------------------------------------------
+
+
+def read_coco_captions(
+    captions_json: Path,
+    images_dir: Path,
+    *,
+    instances_json: Path | None = None,
+    report: DatasetReport | None = None,
+) -> list[CaptionedImage]:
+    """Read COCO ``captions_*.json`` (optionally with ``instances_*.json`` boxes as ground truth).
+
+    Args:
+        captions_json: e.g. ``annotations/captions_train2017.json``.
+        images_dir: the folder holding the ``file_name`` images, e.g. ``train2017/``.
+        instances_json: adds the COCO object boxes (crowd boxes left out) as ``boxes``.
+        report: collects skipped items; pass one to see them.
+    """
+    report = report if report is not None else DatasetReport()
+    data = _load_json(captions_json, "COCO captions file")
+    if not isinstance(data, dict) or not isinstance(data.get("images"), list):
+        raise DatasetError(f"{captions_json} is not a COCO captions file (no 'images' list)")
+    captions: dict[Any, list[str]] = {}
+    for ann in data.get("annotations", []):
+        if isinstance(ann, dict):
+            captions.setdefault(ann.get("image_id"), []).append(ann.get("caption"))  # type: ignore[arg-type]
+    boxes = _coco_boxes(instances_json) if instances_json else None
+    records: list[CaptionedImage] = []
+    for image in data["images"]:
+        if not isinstance(image, dict) or "file_name" not in image:
+            report.skip("coco", repr(image)[:80], "broken entry")
+            continue
+        image_id = image.get("id")
+        record = CaptionedImage(
+            path=Path(images_dir) / image["file_name"],
+            captions=_clean_captions(captions.get(image_id, [])),
+            boxes=boxes.get(image_id, []) if boxes is not None else None,
+            source="coco",
+            image_id=str(image_id),
+        )
+        _add(records, report, record, f"{captions_json.name} image {image_id}")
+    return records
+
+
+def _coco_boxes(instances_json: Path) -> dict[Any, list[BoxLabel]]:
+    data = _load_json(instances_json, "COCO instances file")
+    names = {c["id"]: c["name"] for c in data.get("categories", []) if isinstance(c, dict)}
+    boxes: dict[Any, list[BoxLabel]] = {}
+    for ann in data.get("annotations", []):
+        bbox = ann.get("bbox") if isinstance(ann, dict) else None
+        if not bbox or len(bbox) != 4 or ann.get("iscrowd"):
+            continue
+        x, y, w, h = (float(v) for v in bbox)
+        label = names.get(ann.get("category_id"), str(ann.get("category_id")))
+        boxes.setdefault(ann.get("image_id"), []).append(BoxLabel(x, y, x + w, y + h, label))
+    return boxes
+
+
+def read_karpathy(
+    split_json: Path,
+    images_root: Path,
+    *,
+    splits: Sequence[str] | None = None,
+    report: DatasetReport | None = None,
+) -> list[CaptionedImage]:
+    """Read a Karpathy split file (``dataset_coco.json``, ``dataset_flickr30k.json``).
+
+    Args:
+        split_json: the Karpathy JSON.
+        images_root: COCO: the folder holding ``train2014/`` and ``val2014/`` (the entries'
+            ``filepath``); Flickr30k: the folder of the images.
+        splits: keep only these splits (``train``, ``restval``, ``val``, ``test``); all by default.
+        report: collects skipped items.
+    """
+    report = report if report is not None else DatasetReport()
+    data = _load_json(split_json, "Karpathy split file")
+    if not isinstance(data, dict) or not isinstance(data.get("images"), list):
+        raise DatasetError(f"{split_json} is not a Karpathy split file (no 'images' list)")
+    family = str(data.get("dataset", "coco"))
+    records: list[CaptionedImage] = []
+    for entry in data["images"]:
+        if not isinstance(entry, dict) or "filename" not in entry:
+            report.skip(family, repr(entry)[:80], "broken entry")
+            continue
+        if splits is not None and entry.get("split") not in splits:
+            continue
+        folder = Path(images_root) / entry.get("filepath", "")
+        raw = [s.get("raw") for s in entry.get("sentences", []) if isinstance(s, dict)]
+        image_id = entry.get("cocoid")
+        record = CaptionedImage(
+            path=folder / entry["filename"],
+            captions=_clean_captions(raw),
+            split=entry.get("split"),
+            source=family,
+            image_id=str(image_id) if image_id is not None else _numeric_id(entry["filename"]),
+        )
+        _add(records, report, record, f"{split_json.name} {entry['filename']}")
+    return records
+
+
+def read_flickr30k_csv(
+    results_csv: Path, images_dir: Path, *, report: DatasetReport | None = None
+) -> list[CaptionedImage]:
+    """Read Flickr30k captions: the Kaggle ``results.csv`` (``image| n| caption``) or the
+    original ``results_20130124.token`` (``image#n<TAB>caption``).
+
+    Rows that do not split into image and caption are reported as ``broken row`` with their line
+    number (the Kaggle file has such a row).
+    """
+    report = report if report is not None else DatasetReport()
+    try:
+        lines = Path(results_csv).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"cannot read Flickr30k captions {results_csv}: {exc}") from exc
+    captions: dict[str, list[str]] = {}
+    for number, line in enumerate(lines, start=1):
+        if not line.strip() or (number == 1 and line.lower().startswith("image_name")):
+            continue
+        if "|" in line:
+            fields = [f.strip() for f in line.split("|", 2)]
+            name, caption = (fields[0], fields[2]) if len(fields) == 3 else ("", "")
+        elif "\t" in line and "#" in line.split("\t", 1)[0]:
+            head, caption = line.split("\t", 1)
+            name = head.rsplit("#", 1)[0].strip()
+        else:
+            name, caption = "", ""
+        if not name or not caption.strip():
+            report.skip("flickr30k", f"{Path(results_csv).name} line {number}", "broken row")
+            continue
+        captions.setdefault(name, []).append(caption)
+    records: list[CaptionedImage] = []
+    for name, texts in captions.items():
+        record = CaptionedImage(
+            path=Path(images_dir) / name,
+            captions=_clean_captions(texts),
+            source="flickr30k",
+            image_id=_numeric_id(name),
+        )
+        _add(records, report, record, name)
+    return records
+
+
+def read_conceptual_captions(
+    tsv: Path, images_dir: Path, *, report: DatasetReport | None = None
+) -> list[CaptionedImage]:
+    """Read Conceptual Captions (``caption<TAB>url`` per line) with images downloaded beside it.
+
+    Row ``i`` (0-based, as img2dataset numbers its keys) is the image in ``images_dir`` or any
+    subfolder whose name is ``i`` with any zero padding (``000000012.jpg``, ``12.png``); failing
+    that, an image named like the URL's last path segment. Rows whose image was never downloaded
+    (a common fate of CC URLs) are reported as ``missing image``.
+    """
+    report = report if report is not None else DatasetReport()
+    by_number: dict[int, Path] = {}
+    by_name: dict[str, Path] = {}
+    for path in sorted(Path(images_dir).rglob("*")):
+        if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file():
+            by_name.setdefault(path.name, path)
+            if path.stem.isdigit():
+                by_number.setdefault(int(path.stem), path)
+    try:
+        lines = Path(tsv).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"cannot read Conceptual Captions TSV {tsv}: {exc}") from exc
+    records: list[CaptionedImage] = []
+    for row, line in enumerate(lines):
+        fields = line.split("\t")
+        if len(fields) < 2:
+            report.skip("cc", f"{Path(tsv).name} line {row + 1}", "broken row")
+            continue
+        caption, url = fields[0], fields[1].strip()
+        url_name = url.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+        found = by_number.get(row) or by_name.get(url_name)
+        if found is None:
+            report.skip("cc", f"{Path(tsv).name} line {row + 1} ({url})", "missing image")
+            continue
+        record = CaptionedImage(
+            path=found, captions=_clean_captions([caption]), source="cc", image_id=str(row)
+        )
+        _add(records, report, record, f"{Path(tsv).name} line {row + 1}")
+    return records
+
+
+def read_caption_folder(
+    folder: Path, *, report: DatasetReport | None = None
+) -> list[CaptionedImage]:
+    """Read a folder of images with captions beside them.
+
+    Captions come from ``photo.txt`` next to ``photo.jpg`` (one caption per non-empty line), and/or
+    from a ``captions.csv`` at the top of the folder with ``file`` and ``caption`` columns (paths
+    relative to the folder; several rows per file allowed). Images without any caption are
+    reported as ``no caption``.
+    """
+    report = report if report is not None else DatasetReport()
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DatasetError(f"caption folder {folder} does not exist or is not a folder")
+    captions: dict[Path, list[str]] = {}
+    csv_path = folder / "captions.csv"
+    if csv_path.is_file():
+        for name, caption in _csv_captions(csv_path, report):
+            captions.setdefault((folder / name).resolve(), []).append(caption)
+    images = sorted(
+        p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+    )
+    records: list[CaptionedImage] = []
+    for image in images:
+        texts = list(captions.pop(image.resolve(), []))
+        sidecar = image.with_suffix(".txt")
+        if sidecar.is_file():
+            texts.extend(sidecar.read_text(encoding="utf-8", errors="replace").splitlines())
+        record = CaptionedImage(
+            path=image,
+            captions=_clean_captions(texts),
+            source="folder",
+            image_id=str(image.relative_to(folder)),
+        )
+        _add(records, report, record, str(image))
+    for missing in captions:
+        report.skip("folder", str(missing), "missing image")
+    return records
+
+
+def _csv_captions(csv_path: Path, report: DatasetReport) -> list[tuple[str, str]]:
+    with csv_path.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
+    if not rows:
+        return []
+    header = [c.strip().lower() for c in rows[0]]
+    file_col = next((header.index(n) for n in ("file", "filename", "image") if n in header), None)
+    cap_col = header.index("caption") if "caption" in header else None
+    if file_col is None or cap_col is None:
+        raise DatasetError(f"{csv_path} needs a header row with 'file' and 'caption' columns")
+    out = []
+    for number, row in enumerate(rows[1:], start=2):
+        if len(row) <= max(file_col, cap_col) or not row[file_col].strip():
+            report.skip("folder", f"{csv_path.name} line {number}", "broken row")
+            continue
+        out.append((row[file_col].strip(), row[cap_col]))
+    return out
+
+
+class AnnotatedImage(Protocol):
+    """What the library store yields per annotated photo (engineer H4's ``dclip_core.library``)."""
+
+    path: Path
+    captions: Sequence[str]
+    boxes: Sequence[tuple[float, float, float, float, str]]
+
+
+def read_annotations(
+    annotated: Iterable[AnnotatedImage], *, report: DatasetReport | None = None
+) -> list[CaptionedImage]:
+    """Turn the library's annotations into training records.
+
+    The library's annotation tables are being written at the same time as this module; the
+    contract is that the store offers an iterable of objects with ``path``, ``captions`` and
+    ``boxes`` (``(x1, y1, x2, y2, label)`` in image pixels), as :class:`AnnotatedImage` says. User
+    boxes become ground truth, so a ``gt`` or ``yolo+gt`` region cache uses them.
+    """
+    report = report if report is not None else DatasetReport()
+    records: list[CaptionedImage] = []
+    for item in annotated:
+        boxes = [
+            BoxLabel(float(b[0]), float(b[1]), float(b[2]), float(b[3]), str(b[4]))
+            for b in item.boxes
+        ] or None
+        record = CaptionedImage(
+            path=Path(item.path),
+            captions=_clean_captions(item.captions),
+            boxes=boxes,
+            source="library",
+            image_id=str(item.path),
+        )
+        _add(records, report, record, str(item.path))
+    return records
+
+
+# --- sources, Karpathy exclusion, splits ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DatasetSource:
+    """One dataset to read: a registered ``format`` and its files (see :data:`DATASET_FORMATS`)."""
+
+    format: str
+    path: Path
+    images: Path | None = None
+
+
+Reader = Callable[[DatasetSource, DatasetReport], list[CaptionedImage]]
+
+
+def _images_of(source: DatasetSource) -> Path:
+    if source.images is None:
+        raise DatasetError(f"dataset {source.path} ({source.format}) needs its image folder too")
+    return source.images
+
+
+DATASET_FORMATS: dict[str, Reader] = {
+    "coco": lambda s, r: read_coco_captions(s.path, _images_of(s), report=r),
+    "karpathy": lambda s, r: read_karpathy(s.path, _images_of(s), report=r),
+    "flickr30k": lambda s, r: read_flickr30k_csv(s.path, _images_of(s), report=r),
+    "cc": lambda s, r: read_conceptual_captions(s.path, _images_of(s), report=r),
+    "folder": lambda s, r: read_caption_folder(s.path, report=r),
+}
+
+
+def karpathy_eval_keys(
+    split_json: Path, splits: Sequence[str] = EVAL_SPLITS
+) -> set[tuple[str, str]]:
+    """``(family, image_id)`` of the images in the Karpathy ``splits`` (test and val by default)."""
+    data = _load_json(split_json, "Karpathy split file")
+    family = str(data.get("dataset", "coco"))
+    keys = set()
+    for entry in data.get("images", []):
+        if isinstance(entry, dict) and entry.get("split") in splits and "filename" in entry:
+            cocoid = entry.get("cocoid")
+            keys.add(
+                (family, str(cocoid) if cocoid is not None else _numeric_id(entry["filename"]))
+            )
+    return keys
+
+
+def training_records(
+    records: Iterable[CaptionedImage],
+    eval_keys: set[tuple[str, str]] = frozenset(),  # type: ignore[assignment]
+    *,
+    report: DatasetReport | None = None,
+) -> list[CaptionedImage]:
+    """Drop the images evaluation is done on: records whose own split is ``test``/``val``, and
+    records whose ``(source, image_id)`` is in ``eval_keys`` (from :func:`karpathy_eval_keys`) —
+    e.g. Karpathy test images that also sit in COCO ``train2017``."""
+    kept = []
+    for record in records:
+        if record.split in EVAL_SPLITS or (record.source, record.image_id or "") in eval_keys:
+            if report is not None:
+                report.excluded_eval += 1
+            continue
+        kept.append(record)
+    return kept
+
+
+def read_sources(
+    sources: Iterable[DatasetSource], *, karpathy: Iterable[Path] = ()
+) -> tuple[list[CaptionedImage], DatasetReport]:
+    """Read every source and keep the training images (Karpathy test/val removed).
+
+    Args:
+        sources: datasets to read, in order.
+        karpathy: Karpathy split files whose test/val images must not be trained on.
+
+    Raises:
+        DatasetError: an unknown format or a file that is not the format it claims.
+    """
+    report = DatasetReport()
+    records: list[CaptionedImage] = []
+    for source in sources:
+        reader = DATASET_FORMATS.get(source.format)
+        if reader is None:
+            known = ", ".join(DATASET_FORMATS)
+            raise DatasetError(f"unknown dataset format {source.format!r}; use one of {known}")
+        records.extend(reader(source, report))
+    keys: set[tuple[str, str]] = set()
+    for split_json in karpathy:
+        keys |= karpathy_eval_keys(split_json)
+    return training_records(records, keys, report=report), report
+
+
+def split_train_val(
+    records: Sequence[CaptionedImage], val_fraction: float = 0.1, seed: int = 0
+) -> tuple[list[CaptionedImage], list[CaptionedImage]]:
+    """Shuffle with ``seed`` and cut ``val_fraction`` off as validation (the paper's 90/10)."""
+    order = np.random.default_rng(seed).permutation(len(records))
+    n_val = round(len(records) * val_fraction)
+    return [records[i] for i in order[n_val:]], [records[i] for i in order[:n_val]]
+
+
+def epoch_order(num_items: int, seed: int, epoch: int) -> np.ndarray:
+    """The shuffled index order of one epoch: a pure function of (seed, epoch), so a resumed
+    run replays the same order and skips what it already consumed."""
+    return np.random.default_rng([seed, epoch]).permutation(num_items)
+
+
+# --- the torch side ------------------------------------------------------------------------------
+
+
+class RegionSource(Protocol):
+    """What the dataset needs from a region cache (``regions.RegionCache``)."""
+
+    def get(self, image_path: Path, gt_boxes: Sequence[BoxLabel] | None = None) -> Regions: ...
+
+
+@dataclass
+class TrainingSample:
+    """One item: the preprocessed image, the caption drawn for this epoch, and its regions."""
+
+    index: int
+    image: torch.Tensor
+    caption: str
+    regions: Regions | None
+
+
+class CaptionPairDataset:
+    """Map-style dataset (usable with ``torch.utils.data.DataLoader``) over captioned images.
+
+    The caption drawn for item ``i`` is a pure function of ``(seed, epoch, i)``; call
+    :meth:`set_epoch` at each epoch start (as with ``DistributedSampler``). That makes a resumed
+    run, any number of workers, and every DDP rank see exactly the captions of an uninterrupted one.
+
+    Args:
+        records: the training images.
+        image_transform: the student/teacher image preprocessing (PIL image -> tensor).
+        regions: a region cache; None when the trainer does not need regions.
+        seed: the run's data seed.
+    """
+
+    def __init__(
+        self,
+        records: Sequence[CaptionedImage],
+        image_transform: Callable[[Any], torch.Tensor],
+        *,
+        regions: RegionSource | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.records = list(records)
+        self.image_transform = image_transform
+        self.regions = regions
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def caption_for(self, index: int) -> str:
+        captions = self.records[index].captions
+        pick = np.random.default_rng([self.seed, self.epoch, index]).integers(len(captions))
+        return captions[int(pick)]
+
+    def __getitem__(self, index: int) -> TrainingSample:
+        from dclip_core.train.regions import load_rgb
+
+        record = self.records[index]
+        image = self.image_transform(load_rgb(record.path))
+        regions = self.regions.get(record.path, record.boxes) if self.regions is not None else None
+        return TrainingSample(index, image, self.caption_for(index), regions)
+
+
+@dataclass
+class TrainingBatch:
+    """A collated batch. Masks are True for real entries, False for padding.
+
+    ``region_mask`` is True for a placeholder region too (it is the one region of an image with no
+    detection, as in the paper); ``region_placeholder`` tells which images have only that.
+    """
+
+    indices: torch.Tensor
+    images: torch.Tensor
+    captions: list[str]
+    token_ids: torch.Tensor | None = None
+    token_mask: torch.Tensor | None = None
+    region_embeddings: torch.Tensor | None = None
+    region_boxes: torch.Tensor | None = None
+    region_mask: torch.Tensor | None = None
+    region_placeholder: torch.Tensor | None = None
+
+
+def collate_samples(
+    samples: Sequence[TrainingSample],
+    tokenizer: Callable[[list[str]], torch.Tensor] | None = None,
+) -> TrainingBatch:
+    """Stack images, tokenize captions, and pad regions to the batch maximum with masks.
+
+    Args:
+        samples: items from :class:`CaptionPairDataset`.
+        tokenizer: e.g. ``open_clip.tokenize``; its padding id must be 0 (open_clip's).
+    """
+    import torch
+
+    captions = [s.caption for s in samples]
+    batch = TrainingBatch(
+        indices=torch.tensor([s.index for s in samples], dtype=torch.long),
+        images=torch.stack([s.image for s in samples]),
+        captions=captions,
+    )
+    if tokenizer is not None:
+        batch.token_ids = tokenizer(captions)
+        batch.token_mask = batch.token_ids != 0
+    if all(s.regions is not None for s in samples) and samples:
+        regions = [s.regions for s in samples if s.regions is not None]
+        size = max(r.embeddings.shape[0] for r in regions)
+        dim = regions[0].embeddings.shape[1]
+        emb = torch.zeros(len(regions), size, dim)
+        boxes = torch.zeros(len(regions), size, 4)
+        mask = torch.zeros(len(regions), size, dtype=torch.bool)
+        for i, r in enumerate(regions):
+            n = r.embeddings.shape[0]
+            emb[i, :n] = r.embeddings
+            boxes[i, :n] = torch.from_numpy(r.boxes)
+            mask[i, :n] = True
+        batch.region_embeddings, batch.region_boxes, batch.region_mask = emb, boxes, mask
+        batch.region_placeholder = torch.tensor([r.placeholder for r in regions])
+    return batch
