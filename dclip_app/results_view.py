@@ -56,7 +56,7 @@ SELECTION = QColor("#d6e4f5")
 SELECTION_BORDER = QColor("#2f6fb3")
 SEPARATOR_INK = QColor("#8a939f")
 
-ThumbnailSources = Callable[[SearchHit], Sequence[Path]]
+ThumbnailSources = Callable[[SearchHit], Callable[[], Sequence[Path]]]
 
 
 class ResultDelegate(QStyledItemDelegate):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import enum
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QSize, Qt, Signal
@@ -100,15 +100,20 @@ class ThumbnailCache(QObject):
         self._request_counter = 0
         self.decoded_count = 0
 
-    def lookup(self, key: str, sources: Sequence[Path]) -> tuple[ThumbnailState, QPixmap | None]:
-        """Return the thumbnail if cached, else start loading it (only called for visible items)."""
+    def lookup(
+        self, key: str, sources: Callable[[], Sequence[Path]]
+    ) -> tuple[ThumbnailState, QPixmap | None]:
+        """Return the thumbnail if cached, else start loading it (only called for visible items).
+
+        ``sources`` is called on the pool thread (it may ask the library, or make a thumbnail).
+        """
         pixmap = self._pixmaps.get(key)
         if pixmap is not None:
             self._pixmaps.move_to_end(key)
             return ThumbnailState.READY, pixmap
         if key in self._failed:
             return ThumbnailState.FAILED, None
-        self._request(key, tuple(sources))
+        self._request(key, sources)
         return ThumbnailState.LOADING, None
 
     def failure_reason(self, key: str) -> str | None:
@@ -129,7 +134,7 @@ class ThumbnailCache(QObject):
     def used_bytes(self) -> int:
         return self._used
 
-    def _request(self, key: str, sources: tuple[Path, ...]) -> None:
+    def _request(self, key: str, sources: Callable[[], Sequence[Path]]) -> None:
         with self._pending_lock:
             if key in self._pending:
                 self._pending.move_to_end(key)
@@ -149,7 +154,7 @@ class ThumbnailCache(QObject):
             if not wanted or control.cancelled:
                 return None  # scrolled away before we got to it
             try:
-                return decode_thumbnail(sources, edge)
+                return decode_thumbnail(sources(), edge)
             except ThumbnailDecodeError as exc:
                 # An unreadable photo is an expected outcome, shown as a broken tile, not logged.
                 return str(exc)

@@ -1,0 +1,413 @@
+"""The app's handle on the photo library: a Qt adapter over :class:`dclip_core.library.Library`.
+
+Threads, in the manner of Anki's task manager:
+
+* **one writer pool** (a single thread) runs everything that writes — adding and removing folders,
+  indexing — one job after another, so the library has exactly one writer;
+* **one reader pool** runs searches and folder summaries beside it on its own SQLite connection
+  (the core opens one per thread); a newer search makes older, not yet started ones moot.
+
+Every answer reaches the window as a signal on the GUI thread. Nothing here decides what a search
+means or how indexing works: that is the core's job.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from dclip_app.results_model import SearchHit
+from dclip_app.search_bar import QueryInput
+from dclip_app.sidebar import FolderSummary
+from dclip_app.workers import TaskControl, Worker, WorkerPool
+from dclip_core.config import Settings
+from dclip_core.errors import DclipError
+from dclip_core.library.indexer import CancelToken, IndexProgress, IndexReport
+from dclip_core.library.library import Library
+from dclip_core.library.query import ImageTerm, SearchQuery, SearchResponse, SearchResult
+
+log = logging.getLogger(__name__)
+
+FIRST_PAGE = 400
+MAX_RESULTS = 100_000
+
+
+@dataclass(frozen=True)
+class SearchOutcome:
+    """A finished search, ready to show."""
+
+    query: QueryInput
+    response: SearchResponse
+    limit: int
+
+    @property
+    def results(self) -> list[SearchResult]:
+        return self.response.results
+
+    @property
+    def threshold(self) -> float:
+        return self.response.relevance.threshold
+
+    @property
+    def may_have_more(self) -> bool:
+        return len(self.results) >= self.limit and self.limit < MAX_RESULTS
+
+    @property
+    def summary(self) -> str:
+        """E.g. "400 results · 12 relevant · 35 ms"."""
+        count = len(self.results)
+        more = "+" if self.may_have_more else ""
+        text = (
+            f"{count:,}{more} result{'s' if count != 1 else ''} · "
+            f"{self.response.relevant_count:,} relevant · {self.response.took_ms:.0f} ms"
+        )
+        if self.response.warnings:
+            text += " · " + "; ".join(self.response.warnings)
+        return text
+
+
+def split_terms(text: str) -> list[str]:
+    """Terms of the search field: comma-separated, each possibly weighted (``2:sunset``)."""
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def build_query(query: QueryInput, limit: int = FIRST_PAGE) -> SearchQuery:
+    """Turn what the user typed and picked into the core's :class:`SearchQuery`."""
+    images: tuple[ImageTerm, ...] = ()
+    if query.example_image_id is not None:
+        images = (ImageTerm(image_id=query.example_image_id),)
+    elif query.example_path is not None:
+        images = (ImageTerm(path=query.example_path),)
+    base = SearchQuery.from_strings(split_terms(query.text), minus=split_terms(query.without))
+    sort: Any = query.sort
+    return SearchQuery(
+        texts=base.texts,
+        minus_texts=base.minus_texts,
+        images=images,
+        folders=tuple(query.folders),
+        after=_iso(query.after),
+        before=_iso(query.before, next_day=True),
+        limit=limit,
+        sort=sort,
+    )
+
+
+def _iso(day: date | None, *, next_day: bool = False) -> str | None:
+    if day is None:
+        return None
+    if next_day:
+        # The "to" date is inclusive for the user; the core's ``before`` is exclusive.
+        return date.fromordinal(day.toordinal() + 1).isoformat()
+    return day.isoformat()
+
+
+def folder_summaries(library: Library, indexing: bool) -> list[FolderSummary]:
+    """The sidebar's view of the library's folders."""
+    out = []
+    for root in library.roots():
+        status = root.status
+        if indexing and status != "missing":
+            status = "indexing"
+        out.append(FolderSummary(root.path, root.images, root.failed, status))
+    return out
+
+
+class LibraryService(QObject):
+    """Owns the :class:`Library`, the loaded encoder, the writer and reader pools."""
+
+    folders_changed = Signal(list)  # list[FolderSummary]
+    model_loaded = Signal(str, str, str)  # model name, provider, note
+    model_failed = Signal(str)
+    index_started = Signal()
+    index_progress = Signal(object)  # IndexProgress
+    index_finished = Signal(str)  # one line: what the run did
+    search_done = Signal(object)  # SearchOutcome
+    search_failed = Signal(str)
+    message = Signal(str)
+
+    def __init__(self, settings: Settings, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.settings = settings
+        self.library: Library | None = None
+        self.encoder: Any = None
+        self.writer = WorkerPool(max_threads=1, parent=self)
+        self.reader = WorkerPool(max_threads=1, parent=self)
+        self.folders: list[FolderSummary] = []
+        self._index_worker: Worker | None = None
+        self._cancel_token: CancelToken | None = None
+        self._resume = threading.Event()
+        self._resume.set()
+        self._search_generation = 0
+        self._reindex_after_run = False
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def open_library(self) -> None:
+        if self.library is not None:
+            return
+        try:
+            self.library = Library.open(settings=self.settings)
+        except DclipError as exc:
+            self.message.emit(f"Cannot open the library: {exc}")
+            return
+        self.refresh_folders()
+
+    def load_model(self, bundle: Path) -> None:
+        """Load the bundle's encoder in the background, then bring the library up to date."""
+        provider, threads = self.settings.execution_provider, self.settings.threads
+
+        def task(control: TaskControl) -> Any:
+            from dclip_core.runtime.encoders import ClipEncoder
+
+            return ClipEncoder.load(bundle, provider=provider, threads=threads)
+
+        self.writer.start(
+            task,
+            "load model",
+            on_result=self._encoder_loaded,
+            on_error=lambda exc: self.model_failed.emit(str(exc)),
+        )
+
+    def _encoder_loaded(self, encoder: Any) -> None:
+        self.encoder = encoder
+        choice = encoder.provider_choice
+        self.model_loaded.emit(encoder.manifest.name, encoder.provider, choice.reason)
+        if getattr(encoder.manifest, "meaningless", False):
+            self.message.emit(
+                f"Model {encoder.manifest.name} has random weights: results are meaningless"
+            )
+        if self.folders:
+            self.start_indexing()
+
+    def update_settings(self, settings: Settings) -> None:
+        self.settings = settings
+        if self.library is not None:
+            self.library.settings = settings
+
+    def shutdown(self, timeout_ms: int = 60_000) -> None:
+        """Stop indexing at the next batch boundary, wait for every job, close the database."""
+        self.cancel_indexing()
+        self._search_generation += 1
+        self.writer.wait_for_done(timeout_ms)
+        self.reader.wait_for_done(timeout_ms)
+        if self.library is not None:
+            self.library.close()
+            self.library = None
+
+    # --- folders -----------------------------------------------------------------------------
+
+    def refresh_folders(self) -> None:
+        library = self.library
+        if library is None:
+            return
+        indexing = self.indexing
+        self.reader.start(
+            lambda control: folder_summaries(library, indexing),
+            "folder summaries",
+            on_result=self._set_folders,
+            on_error=lambda exc: self.message.emit(f"Cannot read the library: {exc}"),
+        )
+
+    def _set_folders(self, folders: list[FolderSummary]) -> None:
+        self.folders = folders
+        self.folders_changed.emit(folders)
+
+    def add_folders(self, paths: Sequence[Path]) -> None:
+        library = self.library
+        if library is None:
+            return
+
+        def task(control: TaskControl) -> int:
+            for path in paths:
+                library.add_root(path)
+            return len(paths)
+
+        # Writes queue behind a running indexer on the single writer thread; ask it to wrap up so
+        # the new folder is indexed together with the rest right after.
+        if self.indexing:
+            self._reindex_after_run = True
+            self.message.emit("Adding the folder after the current batch…")
+            self.cancel_indexing()
+        self.writer.start(
+            task,
+            "add folders",
+            on_result=lambda _n: self._after_write(index=True),
+            on_error=self._write_failed,
+        )
+
+    def remove_folder(self, path: Path) -> None:
+        library = self.library
+        if library is None:
+            return
+        if self.indexing:
+            self._reindex_after_run = True
+            self.cancel_indexing()
+        self.writer.start(
+            lambda control: library.remove_root(path),
+            "remove folder",
+            on_result=lambda removed: self._after_write(
+                index=False, note=f"Removed {path.name}: {removed:,} photo(s) left the library"
+            ),
+            on_error=self._write_failed,
+        )
+
+    def rescan(self) -> None:
+        self.start_indexing()
+
+    def _after_write(self, *, index: bool, note: str | None = None) -> None:
+        if note:
+            self.message.emit(note)
+        self.refresh_folders()
+        if index:
+            self.start_indexing()
+
+    def _write_failed(self, exc: BaseException) -> None:
+        self.message.emit(str(exc))
+        self.refresh_folders()
+
+    def failed_files(self) -> list[tuple[str, str]]:
+        if self.library is None:
+            return []
+        return [(str(f.path), f.reason) for f in self.library.failed_files()]
+
+    # --- indexing ----------------------------------------------------------------------------
+
+    @property
+    def indexing(self) -> bool:
+        return self._index_worker is not None
+
+    def start_indexing(self) -> None:
+        """Index every folder in the background (incremental: unchanged photos cost a stat)."""
+        library, encoder = self.library, self.encoder
+        if library is None or encoder is None:
+            return
+        if self.indexing:
+            self._reindex_after_run = True
+            return
+        token = CancelToken()
+        self._cancel_token = token
+        self._resume.set()
+
+        def on_progress_in_worker(progress: IndexProgress, control: TaskControl) -> None:
+            # Pausing blocks the indexer here, between batches; cancel wakes it up.
+            self._resume.wait()
+            control.report(progress, force=progress.phase == "done")
+
+        def task(control: TaskControl) -> IndexReport:
+            if not library.roots():
+                raise DclipError("add a folder first")
+            return library.index(
+                encoder=encoder,
+                progress=lambda p: on_progress_in_worker(p, control),
+                cancel=token,
+            )
+
+        self._index_worker = self.writer.start(
+            task,
+            "index",
+            on_progress=self.index_progress.emit,
+            on_result=self._index_done,
+            on_error=self._index_failed,
+            on_finished=self._index_ended,
+            progress_interval_s=0.1,
+        )
+        self.index_started.emit()
+        self.refresh_folders()
+
+    def pause_indexing(self, paused: bool) -> None:
+        if paused and self.indexing:
+            self._resume.clear()
+            self.message.emit("Indexing paused")
+        else:
+            self._resume.set()
+
+    def cancel_indexing(self) -> None:
+        if self._cancel_token is not None:
+            self._cancel_token.cancel()
+        self._resume.set()
+
+    def _index_done(self, report: IndexReport) -> None:
+        verb = "Indexing stopped" if report.cancelled else "Library up to date"
+        parts = [f"{report.embedded:,} new"]
+        if report.reused:
+            parts.append(f"{report.reused:,} moved or copied")
+        if report.removed:
+            parts.append(f"{report.removed:,} removed")
+        if report.failed:
+            parts.append(f"{report.failed:,} skipped")
+        self.index_finished.emit(f"{verb}: {', '.join(parts)} ({report.seconds:.1f} s)")
+
+    def _index_failed(self, exc: BaseException) -> None:
+        self.index_finished.emit(f"Indexing failed: {exc}")
+
+    def _index_ended(self) -> None:
+        self._index_worker = None
+        self._cancel_token = None
+        self.refresh_folders()
+        if self._reindex_after_run:
+            self._reindex_after_run = False
+            self.start_indexing()
+
+    # --- search ------------------------------------------------------------------------------
+
+    def search(self, query: QueryInput, limit: int = FIRST_PAGE) -> None:
+        """Search in the background; only the newest search's answer is delivered."""
+        library = self.library
+        if library is None:
+            self.search_failed.emit("The library is not open.")
+            return
+        self._search_generation += 1
+        generation = self._search_generation
+        limit = min(limit, MAX_RESULTS)
+        core_query = build_query(query, limit)
+
+        def task(control: TaskControl) -> SearchResponse | None:
+            if generation != self._search_generation:
+                return None  # the user typed on; a newer search is queued
+            return library.search(core_query)
+
+        def deliver(response: SearchResponse | None) -> None:
+            if response is not None and generation == self._search_generation:
+                self.search_done.emit(SearchOutcome(query, response, limit))
+
+        def failed(exc: BaseException) -> None:
+            if generation == self._search_generation:
+                self.search_failed.emit(_search_message(exc))
+
+        self.reader.start(task, "search", on_result=deliver, on_error=failed)
+
+    # --- thumbnails --------------------------------------------------------------------------
+
+    def thumbnail_sources(self, hit: SearchHit) -> Callable[[], list[Path]]:
+        """Files to draw a grid thumbnail from, best first (called on a pool thread)."""
+        library = self.library
+
+        def sources() -> list[Path]:
+            cached = library.thumbnail_path(hit.image_id) if library is not None else None
+            return [cached, Path(hit.path)] if cached is not None else [Path(hit.path)]
+
+        return sources
+
+    def preview_sources(self, hit: SearchHit) -> Callable[[], list[Path]]:
+        """The detail pane wants more pixels than the thumbnail cache has: the photo first."""
+
+        def sources() -> list[Path]:
+            cached = self.library.thumbnail_path(hit.image_id) if self.library else None
+            return [Path(hit.path), *([cached] if cached is not None else [])]
+
+        return sources
+
+
+def _search_message(exc: BaseException) -> str:
+    if isinstance(exc, DclipError):
+        return str(exc)
+    if isinstance(exc, ValueError):
+        return f"This search cannot run: {exc}"
+    return f"Search failed unexpectedly: {exc!r} (see the log)"

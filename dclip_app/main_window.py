@@ -1,0 +1,441 @@
+"""The main window: folders on the left, search and results in the middle, details on the right.
+
+It wires views to the :class:`~dclip_app.library_service.LibraryService` and shows its answers;
+the first-run panel takes the middle until a model bundle exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QPoint, QSettings, Qt
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QApplication,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QSplitter,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from dclip_app.desktop import copy_paths, open_with_system_viewer, reveal_in_file_manager
+from dclip_app.detail_pane import PREVIEW_EDGE, DetailPane
+from dclip_app.first_run import FirstRunPanel
+from dclip_app.library_service import LibraryService, SearchOutcome
+from dclip_app.model_setup import model_state
+from dclip_app.resources import icon
+from dclip_app.results_model import ResultsModel, SearchHit
+from dclip_app.results_view import THUMB_EDGE, ResultDelegate, ResultsView
+from dclip_app.search_bar import QueryInput, SearchBar
+from dclip_app.settings_dialog import SettingsDialog
+from dclip_app.sidebar import FolderSidebar, FolderSummary
+from dclip_app.status_panel import IndexStatus, ModelStatus, SkippedFilesDialog
+from dclip_app.thumbnails import ThumbnailCache
+from dclip_app.workers import WorkerPool
+from dclip_core.config import Settings, get_paths, save_settings
+from dclip_core.library.indexer import IndexProgress
+from dclip_core.models import list_model_specs
+
+FIRST_RUN_PAGE = 0
+LIBRARY_PAGE = 1
+
+
+def window_state_file() -> Path:
+    """Where window geometry is kept (under our config folder, so DCLIP_HOME isolates it)."""
+    return get_paths().config_dir / "window.ini"
+
+
+class MainWindow(QMainWindow):
+    """The library and search window."""
+
+    def __init__(self, settings: Settings, settings_problem: str | None = None) -> None:
+        super().__init__()
+        self.setWindowTitle("DCLIP — search your photos")
+        self.setWindowIcon(icon("dclip"))
+        self.settings = settings
+        # Thumbnails get a pool of their own so a long indexing run never starves the grid.
+        self.thumbnail_pool = WorkerPool(max_threads=2, parent=self)
+        self.setup_pool = WorkerPool(max_threads=1, parent=self)
+        self.service = LibraryService(settings, parent=self)
+
+        self.thumbnails = ThumbnailCache(self.thumbnail_pool, THUMB_EDGE, parent=self)
+        self.previews = ThumbnailCache(
+            self.thumbnail_pool, PREVIEW_EDGE, budget_bytes=16 * 1024 * 1024, parent=self
+        )
+        sources = self.service.thumbnail_sources
+
+        # --- widgets -------------------------------------------------------------------------
+        self.sidebar = FolderSidebar()
+        self.search_bar = SearchBar()
+        self.results_model = ResultsModel()
+        self.results_view = ResultsView(ResultDelegate(self.thumbnails, sources))
+        self.results_view.setModel(self.results_model)
+        self.results_view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.summary_label = QLabel()
+        self.summary_label.setObjectName("HelpText")
+        self.empty_label = QLabel()
+        self.empty_label.setObjectName("EmptyState")
+        self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty_label.setWordWrap(True)
+        self.results_stack = QStackedWidget()
+        self.results_stack.addWidget(self.empty_label)
+        self.results_stack.addWidget(self.results_view)
+        self.detail = DetailPane(self.previews, self.service.preview_sources)
+
+        center = QWidget()
+        center_layout = QVBoxLayout(center)
+        center_layout.setContentsMargins(10, 10, 10, 6)
+        center_layout.addWidget(self.search_bar)
+        center_layout.addWidget(self.summary_label)
+        center_layout.addWidget(self.results_stack, 1)
+
+        self.splitter = QSplitter()
+        self.splitter.addWidget(self.sidebar)
+        self.splitter.addWidget(center)
+        self.splitter.addWidget(self.detail)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setSizes([240, 760, 300])
+        self.splitter.setChildrenCollapsible(False)
+
+        self.first_run = FirstRunPanel(self.setup_pool)
+        self.pages = QStackedWidget()
+        self.pages.addWidget(self.first_run)
+        self.pages.addWidget(self.splitter)
+        self.setCentralWidget(self.pages)
+
+        self.index_status = IndexStatus()
+        self.model_status = ModelStatus()
+        self.statusBar().addWidget(self.index_status, 1)
+        self.statusBar().addPermanentWidget(self.model_status)
+        self.model_status.show_model(None, None)
+
+        self._build_menu()
+        self._connect()
+        self._restore_geometry()
+        self._last_input = QueryInput()
+        self._last_outcome: SearchOutcome | None = None
+        self._update_empty_state()
+        if settings_problem:
+            self.index_status.show_message(settings_problem)
+
+    # --- startup -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Open the library, then either load the model or show the first-run panel."""
+        self.service.open_library()
+        state = model_state(self.settings.model)
+        if state.ready and state.bundle is not None:
+            self.pages.setCurrentIndex(LIBRARY_PAGE)
+            self.service.load_model(state.bundle)
+        else:
+            self.first_run.show_state(state)
+            self.pages.setCurrentIndex(FIRST_RUN_PAGE)
+
+    def _model_ready(self, bundle: Path) -> None:
+        self.pages.setCurrentIndex(LIBRARY_PAGE)
+        self.service.load_model(bundle)
+
+    def _demo_chosen(self, model: str) -> None:
+        self.settings.model = model
+        save_settings(self.settings)
+
+    # --- wiring ------------------------------------------------------------------------------
+
+    def _build_menu(self) -> None:
+        file_menu = self.menuBar().addMenu("&Library")
+        self.add_folder_action = _action(
+            self, "Add folder…", "folder-add", QKeySequence.StandardKey.Open
+        )
+        self.add_folder_action.triggered.connect(self.sidebar.choose_folder)
+        self.rescan_action = _action(self, "Rescan folders", "rescan", QKeySequence("F5"))
+        self.rescan_action.triggered.connect(self.service.rescan)
+        self.settings_action = _action(
+            self, "Settings…", "settings", QKeySequence.StandardKey.Preferences
+        )
+        self.settings_action.triggered.connect(self.open_settings)
+        self.quit_action = _action(self, "Quit", None, QKeySequence.StandardKey.Quit)
+        self.quit_action.triggered.connect(self.close)
+        for action in (self.add_folder_action, self.rescan_action, self.settings_action):
+            file_menu.addAction(action)
+        file_menu.addSeparator()
+        file_menu.addAction(self.quit_action)
+
+        edit_menu = self.menuBar().addMenu("&Search")
+        self.find_action = _action(self, "Search", "search", QKeySequence.StandardKey.Find)
+        self.find_action.triggered.connect(self._focus_search)
+        self.copy_action = _action(self, "Copy path", "copy", QKeySequence.StandardKey.Copy)
+        self.copy_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self.copy_action.triggered.connect(self._copy_selected)
+        self.results_view.addAction(self.copy_action)
+        self.similar_action = _action(self, "Find similar", "similar", QKeySequence("Ctrl+L"))
+        self.similar_action.triggered.connect(self._similar_to_current)
+        for action in (self.find_action, self.copy_action, self.similar_action):
+            edit_menu.addAction(action)
+
+    def _connect(self) -> None:
+        service = self.service
+        self.sidebar.add_requested.connect(service.add_folders)
+        self.sidebar.remove_requested.connect(self._confirm_remove_folder)
+        self.sidebar.rescan_requested.connect(service.rescan)
+        self.sidebar.selection_changed.connect(self.search_bar.set_folders)
+        self.search_bar.query_changed.connect(self._run_search)
+        self.results_view.selectionModel().currentChanged.connect(
+            lambda current, _prev: self.detail.show_hit(self.results_model.hit_at(current.row()))
+        )
+        self.results_model.modelReset.connect(lambda: self.detail.show_hit(None))
+        self.results_view.open_requested.connect(self._open_hit)
+        self.results_view.customContextMenuRequested.connect(self._results_menu)
+        self.results_view.verticalScrollBar().valueChanged.connect(self._maybe_fetch_more)
+        self.detail.open_requested.connect(self._open_hit)
+        self.detail.reveal_requested.connect(lambda hit: reveal_in_file_manager(Path(hit.path)))
+        self.detail.copy_requested.connect(lambda hit: copy_paths([Path(hit.path)]))
+        self.detail.similar_requested.connect(self.find_similar)
+        self.first_run.model_ready.connect(self._model_ready)
+        self.first_run.demo_chosen.connect(self._demo_chosen)
+
+        self.index_status.pause_toggled.connect(service.pause_indexing)
+        self.index_status.cancel_requested.connect(service.cancel_indexing)
+        self.index_status.skipped_requested.connect(self.show_skipped_files)
+
+        service.folders_changed.connect(self._folders_changed)
+        service.model_loaded.connect(self._model_loaded)
+        service.model_failed.connect(self._model_failed)
+        service.index_started.connect(lambda: self.index_status.set_running(True))
+        service.index_progress.connect(self._index_progress)
+        service.index_finished.connect(self._index_finished)
+        service.search_done.connect(self._search_done)
+        service.search_failed.connect(self._search_failed)
+        service.message.connect(self.index_status.show_message)
+
+    # --- library events ----------------------------------------------------------------------
+
+    def _folders_changed(self, folders: list[FolderSummary]) -> None:
+        self.sidebar.set_folders(folders)
+        self.index_status.set_skipped(sum(f.failed for f in folders))
+        self._update_empty_state()
+
+    def _model_loaded(self, name: str, provider: str, note: str) -> None:
+        self.model_status.show_model(name, provider, note)
+        if not self._last_input.is_empty:
+            self._run_search(self._last_input)
+
+    def _model_failed(self, message: str) -> None:
+        self.model_status.show_model(None, None)
+        self.first_run.show_state(model_state(self.settings.model))
+        self.first_run._show_error(message)
+        self.pages.setCurrentIndex(FIRST_RUN_PAGE)
+
+    def _index_progress(self, progress: IndexProgress) -> None:
+        self.index_status.show_progress(progress)
+
+    def _index_finished(self, message: str) -> None:
+        self.index_status.set_running(False)
+        self.index_status.show_message(message)
+        # New photos may match the current query now.
+        if not self._last_input.is_empty:
+            self._run_search(self._last_input)
+
+    # --- search ------------------------------------------------------------------------------
+
+    def _run_search(self, query: QueryInput) -> None:
+        self._last_input = query
+        if query.is_empty:
+            self._last_outcome = None
+            self.results_model.set_results([], separate_irrelevant=False)
+            self.summary_label.setText("")
+            self._update_empty_state()
+            return
+        self.service.search(query)
+
+    def _search_done(self, outcome: SearchOutcome) -> None:
+        previous = self._last_outcome
+        current_row = self.results_view.currentIndex().row()
+        self._last_outcome = outcome
+        separate = outcome.query.sort == "score"
+        self.results_view._delegate.separator_caption = (
+            f"Below the relevance cutoff ({outcome.threshold:.2f}): weaker matches"
+        )
+        self.results_model.set_results(outcome.results, separate_irrelevant=separate)
+        self.summary_label.setText(outcome.summary)
+        self._update_empty_state()
+        if previous is not None and previous.query == outcome.query and current_row >= 0:
+            # "Load more" of the same query: keep the user's place.
+            self.results_view.setCurrentIndex(self.results_model.index(current_row, 0))
+
+    def _search_failed(self, message: str) -> None:
+        self._last_outcome = None
+        self.results_model.set_results([], separate_irrelevant=False)
+        self.summary_label.setText("")
+        self.empty_label.setText(message)
+        self.results_stack.setCurrentWidget(self.empty_label)
+
+    def _maybe_fetch_more(self, value: int) -> None:
+        bar = self.results_view.verticalScrollBar()
+        outcome = self._last_outcome
+        if outcome is None or not outcome.may_have_more or bar.maximum() == 0:
+            return
+        if value >= bar.maximum() - 2 * self.results_view.gridSize().height():
+            self.service.search(self._last_input, limit=outcome.limit * 2)
+
+    def _update_empty_state(self) -> None:
+        if self.results_model.hits:
+            self.results_stack.setCurrentWidget(self.results_view)
+            return
+        if not self.service.folders:
+            text = (
+                "Your library is empty.\n\nAdd a folder of photos with the + button on the left "
+                "(or drop a folder there). DCLIP indexes it in the background; you can search "
+                "as soon as the first photos are in."
+            )
+        elif self._last_input.is_empty:
+            text = (
+                "Type what you are looking for above, e.g. “a dog on the beach”, or drop a "
+                "photo on “search by example”."
+            )
+            if self.service.indexing:
+                text += "\n\nYou can search while indexing runs."
+        else:
+            text = (
+                "No photos match this search with the current filters.\n"
+                "Try other words, or widen the folder and date filters."
+            )
+        self.empty_label.setText(text)
+        self.results_stack.setCurrentWidget(self.empty_label)
+
+    # --- actions on results --------------------------------------------------------------------
+
+    def find_similar(self, hit: SearchHit) -> None:
+        self.search_bar.set_example_image(hit.image_id, Path(hit.path).name)
+
+    def _similar_to_current(self) -> None:
+        hit = self.results_view.current_hit()
+        if hit is not None:
+            self.find_similar(hit)
+
+    def _open_hit(self, hit: SearchHit) -> None:
+        if not open_with_system_viewer(Path(hit.path)):
+            self.index_status.show_message(f"No application could open {hit.path}")
+
+    def _copy_selected(self) -> None:
+        hits = self.results_view.selected_hits()
+        if hits:
+            copy_paths([Path(h.path) for h in hits])
+            self.index_status.show_message(f"Copied {len(hits)} path(s)")
+
+    def _results_menu(self, position: QPoint) -> None:
+        index = self.results_view.indexAt(position)
+        hit = self.results_model.hit_at(index.row()) if index.isValid() else None
+        if hit is None:
+            return
+        menu = QMenu(self)
+        menu.addAction(icon("open"), "Open", lambda: self._open_hit(hit))
+        menu.addAction(
+            icon("reveal"), "Show in folder", lambda: reveal_in_file_manager(Path(hit.path))
+        )
+        menu.addAction(icon("copy"), "Copy path", lambda: copy_paths([Path(hit.path)]))
+        menu.addAction(icon("similar"), "Find similar", lambda: self.find_similar(hit))
+        menu.exec(self.results_view.viewport().mapToGlobal(position))
+
+    def _focus_search(self) -> None:
+        self.search_bar.text_field.setFocus()
+        self.search_bar.text_field.selectAll()
+
+    def _confirm_remove_folder(self, folder: Path) -> None:
+        answer = QMessageBox.question(
+            self,
+            "Remove folder",
+            f"Remove {folder} from the library?\n\nYour photos stay where they are; only "
+            "DCLIP's index of them is deleted.",
+        )
+        if answer == QMessageBox.StandardButton.Yes:
+            self.service.remove_folder(folder)
+
+    def show_skipped_files(self) -> None:
+        SkippedFilesDialog(self.service.failed_files(), self).exec()
+
+    def open_settings(self) -> None:
+        suggestions: dict[str, Sequence[str]] = {
+            "model": [spec.name for spec in list_model_specs()]
+        }
+        dialog = SettingsDialog(self.settings, suggestions=suggestions, parent=self)
+        if dialog.exec() and dialog.saved is not None:
+            old_model = self.settings.model
+            self.settings = dialog.saved
+            self.service.update_settings(dialog.saved)
+            if dialog.saved.model != old_model:
+                self.start()
+
+    # --- window state and closing --------------------------------------------------------------
+
+    def _qsettings(self) -> QSettings:
+        return QSettings(str(window_state_file()), QSettings.Format.IniFormat)
+
+    def _restore_geometry(self) -> None:
+        stored = self._qsettings()
+        geometry = stored.value("geometry")
+        if isinstance(geometry, QByteArray) and self.restoreGeometry(geometry):
+            splitter = stored.value("splitter")
+            if isinstance(splitter, QByteArray):
+                self.splitter.restoreState(splitter)
+        else:
+            self.resize(1280, 800)
+
+    def save_geometry(self) -> None:
+        stored = self._qsettings()
+        stored.setValue("geometry", self.saveGeometry())
+        stored.setValue("splitter", self.splitter.saveState())
+        stored.sync()
+
+    def work_in_progress(self) -> list[str]:
+        """What would be interrupted by closing now, in words."""
+        work = []
+        if self.service.indexing:
+            work.append("indexing")
+        if self.first_run.busy:
+            work.append("setting up the model")
+        return work
+
+    def confirm_close(self, work: list[str]) -> bool:
+        answer = QMessageBox.question(
+            self,
+            "Quit DCLIP?",
+            f"DCLIP is still {' and '.join(work)}.\n\nStop and quit? Everything finished so far "
+            "is kept; the rest continues next time.",
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        work = self.work_in_progress()
+        if work and not self.confirm_close(work):
+            event.ignore()
+            return
+        self.save_geometry()
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+        try:
+            self.setup_pool.cancel_all()
+            self.thumbnail_pool.cancel_all()
+            # The indexer stops at its next batch boundary and commits it: nothing half-written.
+            self.service.shutdown()
+            self.setup_pool.wait_for_done()
+            self.thumbnail_pool.wait_for_done()
+        finally:
+            QApplication.restoreOverrideCursor()
+        event.accept()
+
+
+def _action(
+    parent: QWidget,
+    text: str,
+    icon_name: str | None,
+    shortcut: QKeySequence | QKeySequence.StandardKey,
+) -> QAction:
+    action = QAction(text, parent)
+    if icon_name:
+        action.setIcon(icon(icon_name))
+    action.setShortcut(shortcut)
+    return action
