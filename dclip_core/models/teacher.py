@@ -15,8 +15,10 @@ reproduces the authors' released code instead: zero padding takes part in attent
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -26,6 +28,7 @@ from torch.nn import functional
 # A finite "minus infinity": exp() of it underflows to exactly 0, yet a row whose keys are all
 # masked still gives a finite (uniform) softmax instead of NaN. ONNX export keeps it as a constant.
 _MASKED_LOGIT = -1e9
+TEACHER_FORMAT = "dclip-teacher/1"
 
 
 @dataclass(frozen=True)
@@ -259,3 +262,67 @@ class CrossModalTeacher(nn.Module):
             text_states=text,
             region_states=regions,
         )
+
+
+def save_teacher(
+    path: Path, teacher: CrossModalTeacher, *, base_model: str, extra: dict[str, Any] | None = None
+) -> None:
+    """Write a trained teacher as one self-describing safetensors file.
+
+    The architecture and the base CLIP whose features it was trained on go into the file's
+    metadata: a teacher only makes sense with that base model's crop and span embeddings.
+    """
+    from safetensors.torch import save_file
+
+    metadata = {
+        "format": TEACHER_FORMAT,
+        "config": json.dumps(teacher.config.to_json()),
+        "base_model": base_model,
+        "extra": json.dumps(extra or {}),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tensors = {k: v.detach().cpu().contiguous() for k, v in teacher.state_dict().items()}
+    save_file(tensors, str(tmp), metadata=metadata)
+    tmp.replace(path)
+
+
+@dataclass
+class LoadedTeacher:
+    teacher: CrossModalTeacher
+    base_model: str
+    extra: dict[str, Any]
+
+
+def load_teacher(path: Path) -> LoadedTeacher:
+    """Read a teacher written by :func:`save_teacher` (eval mode, CPU).
+
+    Raises:
+        TrainingError: missing, corrupt, or not a DCLIP teacher file (named in the message).
+    """
+    from safetensors import SafetensorError, safe_open
+
+    from dclip_core.errors import TrainingError
+
+    if not path.is_file():
+        raise TrainingError(
+            f"teacher file {path} does not exist; train one with `dclip train-teacher`"
+        )
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+            tensors = {k: handle.get_tensor(k) for k in handle.keys()}  # noqa: SIM118
+    except (SafetensorError, OSError) as exc:
+        raise TrainingError(f"teacher file {path} is corrupt or truncated: {exc}") from exc
+    if metadata.get("format") != TEACHER_FORMAT:
+        raise TrainingError(
+            f"{path} is not a DCLIP teacher file (written by `dclip train-teacher`)"
+        )
+    config = TeacherConfig.from_json(json.loads(metadata["config"]))
+    teacher = CrossModalTeacher.from_config(config)
+    teacher.load_state_dict(tensors, strict=True)
+    return LoadedTeacher(
+        teacher=teacher.eval(),
+        base_model=metadata["base_model"],
+        extra=json.loads(metadata.get("extra", "{}")),
+    )

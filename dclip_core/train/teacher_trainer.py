@@ -1,0 +1,261 @@
+"""Stage 1: train the cross-modal teacher on frozen CLIP features (``dclip train-teacher``).
+
+Per step: regions of each image come from the region cache (frozen crop embeddings), spans and
+the sentence embedding of the drawn caption from the frozen text tower; only the teacher learns,
+with symmetric InfoNCE (τ = 0.05) between its global embedding and the sentence embedding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import open_clip
+import torch
+from torch import nn
+
+from dclip_core.models.clip import create_clip
+from dclip_core.models.registry import get_model_spec
+from dclip_core.models.teacher import CrossModalTeacher, save_teacher
+from dclip_core.models.text_features import FrozenTextEncoder
+from dclip_core.runtime.tokenizer import ClipTokenizer
+from dclip_core.train.distributed import DistContext, init_distributed
+from dclip_core.train.events import EventSink
+from dclip_core.train.loop import CaptionedRecord, Example, LoopConfig, TrainingLoop
+from dclip_core.train.losses import LossTerms, teacher_loss
+from dclip_core.train.recipes import Recipe, get_recipe
+from dclip_core.train.runs import (
+    RunInfo,
+    read_run_info,
+    resume_checkpoint,
+    split_train_val,
+    write_run_info,
+)
+
+TEACHER_FILE = "teacher.safetensors"
+
+
+class RegionEmbeddings(Protocol):
+    @property
+    def embeddings(self) -> torch.Tensor: ...
+
+
+class RegionLookup(Protocol):
+    """The region cache as the trainers use it (``RegionCache`` of dclip_core.train.regions)."""
+
+    def get(self, image_path: Path, gt_boxes: Any = None) -> RegionEmbeddings: ...
+
+
+def pad_regions(
+    regions: Sequence[torch.Tensor], device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stack per-image region embeddings [Nr_i, D] into [B, max Nr, D] with a validity mask."""
+    size = max(r.shape[0] for r in regions)
+    dim = regions[0].shape[1]
+    out = torch.zeros(len(regions), size, dim, device=device)
+    mask = torch.zeros(len(regions), size, dtype=torch.bool, device=device)
+    for i, r in enumerate(regions):
+        out[i, : r.shape[0]] = r.to(device=device, dtype=out.dtype)
+        mask[i, : r.shape[0]] = True
+    return out, mask
+
+
+def region_batch(
+    lookup: RegionLookup, examples: Sequence[Example], device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Regions of a micro-batch's images, padded, from the cache."""
+    found = [
+        lookup.get(e.record.path, getattr(e.record, "boxes", None)).embeddings for e in examples
+    ]
+    return pad_regions(found, device)
+
+
+def teacher_for(base: open_clip.CLIP, recipe: Recipe) -> CrossModalTeacher:
+    """A fresh teacher sized for ``base`` (its joint embedding width), seeded by the recipe."""
+    dim = int(base.text_projection.shape[1])
+    t = recipe.teacher
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(recipe.seed)
+        return CrossModalTeacher(
+            dim,
+            heads=t.heads,
+            layers=t.layers,
+            ffn=t.ffn,
+            paper_compat=t.paper_compat,
+            pool_temperature=t.pool_temperature,
+        )
+
+
+class TeacherTask:
+    """The teacher stage for :class:`~dclip_core.train.loop.TrainingLoop`."""
+
+    stage = "teacher"
+
+    def __init__(
+        self,
+        teacher: CrossModalTeacher,
+        text_encoder: FrozenTextEncoder,
+        regions: RegionLookup,
+        temperature: float,
+        device: torch.device,
+    ) -> None:
+        self.teacher = teacher
+        self.text_encoder = text_encoder
+        self.regions = regions
+        self.temperature = temperature
+        self.device = device
+
+    def train_module(self) -> nn.Module:
+        return self.teacher
+
+    def compute_loss(self, module: nn.Module, examples: Sequence[Example]) -> LossTerms:
+        text = self.text_encoder.encode([e.caption for e in examples])
+        regions, region_mask = region_batch(self.regions, examples, self.device)
+        out = module(text.spans, text.span_mask, regions, region_mask)
+        return teacher_loss(out.global_embedding, text.sentence, self.temperature)
+
+    def checkpoint_weights(self) -> dict[str, torch.Tensor]:
+        return dict(self.teacher.state_dict())
+
+    def load_checkpoint_weights(self, weights: dict[str, torch.Tensor]) -> None:
+        self.teacher.load_state_dict(weights, strict=True)
+
+
+def loop_config(recipe: Recipe, stage: str, max_steps: int | None) -> LoopConfig:
+    """The loop values of one stage of ``recipe``."""
+    s = recipe.teacher if stage == "teacher" else recipe.student
+    return LoopConfig(
+        epochs=s.epochs,
+        batch_size=s.batch_size,
+        grad_accum=s.grad_accum,
+        grad_clip=s.grad_clip,
+        optimizer=s.optimizer,
+        lr=s.lr,
+        weight_decay=s.weight_decay,
+        betas=getattr(s, "betas", (0.9, 0.999)),
+        eps=getattr(s, "eps", 1e-8),
+        schedule=s.schedule,
+        warmup_steps=s.warmup_steps,
+        seed=recipe.seed,
+        precision=recipe.precision,
+        checkpoint_every=recipe.checkpoint_every,
+        keep_checkpoints=recipe.keep_checkpoints,
+        max_steps=max_steps,
+    )
+
+
+@dataclass
+class StageResult:
+    """What a stage run produced."""
+
+    status: str
+    run_dir: Path
+    output: Path | None
+    history: list[dict[str, float]] = field(default_factory=list)
+    val_history: list[dict[str, float]] = field(default_factory=list)
+    last_checkpoint: Path | None = None
+
+
+def train_teacher(
+    records: Sequence[CaptionedRecord],
+    *,
+    model: str,
+    regions: RegionLookup,
+    run_dir: Path,
+    recipe: Recipe | None = None,
+    events: EventSink | None = None,
+    ctx: DistContext | None = None,
+    resume: bool = False,
+    max_steps: int | None = None,
+    data_summary: dict[str, Any] | None = None,
+) -> StageResult:
+    """Train (or resume training) a teacher; the result is ``<run_dir>/teacher.safetensors``.
+
+    Args:
+        records: captioned training images (a 90/10 train/val split is taken from them).
+        model: the base CLIP model name; region embeddings must come from the same model.
+        regions: the region cache of that model.
+        run_dir: checkpoints and the final teacher go here.
+        recipe: values of the run (``paper`` by default); ignored when resuming.
+        events: progress sink; text on stderr by default.
+        ctx: distributed context (joins torchrun when launched by it, by default).
+        resume: continue the run in ``run_dir`` from its latest checkpoint.
+        max_steps: stop after this many optimizer steps (benchmarks, smoke runs).
+        data_summary: what the data was, recorded in ``run.json``.
+
+    Raises:
+        TrainingError: a run that cannot start (nothing to resume, other dataset) or that had to
+            stop (non-finite loss).
+    """
+    from dclip_core.errors import TrainingError
+
+    ctx = ctx or init_distributed()
+    events = events or EventSink("text", enabled=ctx.is_main)
+    checkpoint = None
+    if resume:
+        info = read_run_info(run_dir, "teacher")
+        recipe, model = info.recipe, info.model
+        if info.data.get("records") not in (None, len(records)):
+            raise TrainingError(
+                f"the dataset changed since run {run_dir} started ({info.data['records']} images "
+                f"then, {len(records)} now); resume with the same data or start a new run"
+            )
+        checkpoint = resume_checkpoint(run_dir)
+    else:
+        recipe = recipe or get_recipe("paper")
+        if ctx.is_main:
+            write_run_info(
+                run_dir,
+                RunInfo(
+                    stage="teacher",
+                    model=model,
+                    recipe=recipe,
+                    data={"records": len(records), **(data_summary or {})},
+                    extra={},
+                ),
+            )
+    train_set, val_set = split_train_val(records, recipe.data.val_fraction, recipe.seed)
+    base = create_clip(model).to(ctx.device).requires_grad_(False)
+    spec = get_model_spec(model)
+    tokenizer = ClipTokenizer(ClipTokenizer.default_vocab_path(), spec.context_length)
+    text_encoder = FrozenTextEncoder(base, tokenizer, recipe.teacher.span_mode)
+    teacher = teacher_for(base, recipe)
+    task = TeacherTask(teacher, text_encoder, regions, recipe.teacher.temperature, ctx.device)
+    loop = TrainingLoop(
+        task,
+        train_set,
+        val_set,
+        loop_config(recipe, "teacher", max_steps),
+        run_dir,
+        events,
+        ctx,
+        meta={"model": model, "recipe": recipe.name},
+    )
+    if checkpoint is not None:
+        loop.restore(checkpoint)
+    result = loop.run()
+    output: Path | None = None
+    if result.status == "done" and ctx.is_main:
+        output = run_dir / TEACHER_FILE
+        save_teacher(
+            output,
+            teacher,
+            base_model=model,
+            extra={
+                "recipe": recipe.to_json(),
+                "val_history": result.val_history,
+                "steps": result.position.step,
+                "span_mode": recipe.teacher.span_mode,
+            },
+        )
+        events.emit("done", stage="teacher", output=str(output), steps=result.position.step)
+    return StageResult(
+        status=result.status,
+        run_dir=run_dir,
+        output=output,
+        history=result.history,
+        val_history=result.val_history,
+        last_checkpoint=result.last_checkpoint,
+    )
