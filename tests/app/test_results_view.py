@@ -101,7 +101,8 @@ def test_keyboard_navigation_skips_separator_cells(
     current = view.currentIndex().row()
     assert model.kind(current) is CellKind.HIT
     hit = model.hit_at(current)
-    assert hit is not None and not hit.relevant  # jumped over spacers and separator
+    assert hit is not None
+    assert not hit.relevant
     qtbot.keyClick(view, Qt.Key.Key_Right)
     assert model.hit_at(view.currentIndex().row()).rank == hit.rank + 1  # type: ignore[union-attr]
     with qtbot.waitSignal(view.open_requested, timeout=1000) as opened:
@@ -122,7 +123,8 @@ def test_hundred_thousand_results_lay_out_without_freezing(
     view.scrollToBottom()
     view.viewport().repaint()
     last = model.hit_at(model.rowCount() - 1)
-    assert last is not None and last.rank == 100_000
+    assert last is not None
+    assert last.rank == 100_000
     # Only what was painted asked for thumbnails, never the 100k.
     cache = view._delegate.thumbnails
     assert len(cache._pending) + len(cache._in_flight) + cache.decoded_count < 200

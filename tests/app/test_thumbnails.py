@@ -48,13 +48,16 @@ def test_lookup_loads_in_background_then_serves_from_cache(
     good = _photo(tmp_path / "good.png", (300, 200), (0, 0, 255))
     cache = ThumbnailCache(pool, 64)
     state, pixmap = cache.lookup(str(good), lambda: [good])
-    assert state is ThumbnailState.LOADING and pixmap is None
+    assert state is ThumbnailState.LOADING
+    assert pixmap is None
     with qtbot.waitSignal(cache.ready, timeout=5000) as ready:
         pass
     assert ready.args == [str(good)]
     state, pixmap = cache.lookup(str(good), lambda: [good])
-    assert state is ThumbnailState.READY and pixmap is not None
-    assert pixmap.width() == 64 and 42 <= pixmap.height() <= 43
+    assert state is ThumbnailState.READY
+    assert pixmap is not None
+    assert pixmap.width() == 64
+    assert 42 <= pixmap.height() <= 43
     assert cache.decoded_count == 1
 
 
