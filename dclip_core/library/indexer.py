@@ -1,0 +1,517 @@
+"""The indexing pipeline: scan, compare, hash, decode, embed, commit — batch by batch.
+
+Flow of one run (:func:`run_index`, called by :meth:`Library.index` with the writer lock held):
+
+1. **Scan** the roots (``stat`` only) and compare with the database. A file whose (size, mtime) is
+   unchanged is skipped without being read — also when it failed before (not retried until it
+   changes). Unchanged usable files that lack a vector of the current model are re-embedded.
+2. **Prepare** the rest in a thread pool: hash new and changed files (size + first/last 64 KiB);
+   a hash the library already knows is not decoded (a moved file takes over its old row and keeps
+   its vectors; a copy gets the vectors copied); otherwise decode (defensively), preprocess and
+   write the thumbnail.
+3. **Embed** prepared images in batches with the ONNX encoder in the calling thread, while the pool
+   keeps decoding ahead (ONNX Runtime releases the GIL).
+4. **Commit** each batch — rows, vectors, failures, moves, log — in one transaction: a process
+   killed at any moment loses at most the batch in flight, and the next run resumes without
+   duplicates (paths are unique; a committed file is "unchanged" next time).
+5. **Clean up**: files no longer on disk leave the library (not under a root that is missing or a
+   folder that could not be listed, so an unplugged drive does not empty the library); the model's
+   ANN index is brought up to date and saved; a model that now covers every image becomes active.
+
+Progress (:class:`IndexProgress`) goes to a callback; a :class:`CancelToken` stops the run after
+the batch in flight is committed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from dclip_core.library.ann import AnnParams
+from dclip_core.library.ann_sync import sync_ann_index
+from dclip_core.library.decoder import (
+    DecodeFailure,
+    decode_for_index,
+    thumbnail_file,
+    write_thumbnail,
+)
+from dclip_core.library.encoder import ImageEncoder
+from dclip_core.library.scanner import ScannedFile, ScanProblem, ScanRules, content_hash, scan_roots
+from dclip_core.library.schema import connect
+from dclip_core.library.store import ImageRecord, LibraryStore, ModelRow, NewImage
+from dclip_core.runtime.preprocess import preprocess_image
+
+log = logging.getLogger(__name__)
+
+Phase = Literal["scanning", "indexing", "cleaning", "done"]
+
+
+class CancelToken:
+    """Set from any thread to stop an indexing run at the next batch boundary."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+
+@dataclass(frozen=True)
+class IndexProgress:
+    """A snapshot of a run, for progress bars.
+
+    ``done``/``total`` count files (unchanged ones are done from the start, so a resumed run shows
+    where it resumed); ``rate`` (files/s) and ``eta_s`` cover the files that need work.
+    """
+
+    phase: Phase
+    done: int
+    total: int
+    rate: float
+    eta_s: float | None
+    embedded: int
+    reused: int
+    failed: int
+    removed: int
+    current: str | None = None
+
+
+@dataclass
+class IndexReport:
+    """What a run did."""
+
+    model_name: str
+    model_fingerprint: str
+    scanned: int = 0
+    unchanged: int = 0
+    embedded: int = 0
+    moved: int = 0
+    copied: int = 0
+    touched: int = 0
+    failed: int = 0
+    removed: int = 0
+    cancelled: bool = False
+    model_complete: bool = False
+    seconds: float = 0.0
+    problems: list[ScanProblem] = field(default_factory=list)
+
+    @property
+    def reused(self) -> int:
+        return self.moved + self.copied + self.touched
+
+
+@dataclass(frozen=True)
+class IndexOptions:
+    """Tuning of a run; the defaults suit a laptop.
+
+    Attributes:
+        batch_size: images per ONNX call and per database commit.
+        workers: decoding threads; 0 = one per CPU core.
+        thumbnails: write thumbnails into ``thumbnails_dir`` while indexing.
+        thumbnail_size: their longest side in pixels.
+    """
+
+    batch_size: int = 32
+    workers: int = 0
+    thumbnails: bool = True
+    thumbnail_size: int = 256
+    ann_params: AnnParams = field(default_factory=AnnParams)
+
+
+@dataclass(frozen=True)
+class _Job:
+    file: ScannedFile
+    row: ImageRecord | None  # the database row at this path, if any
+    kind: Literal["new", "changed", "embed"]
+    lookup: bool = True  # may the content hash be matched against known photos?
+
+
+@dataclass
+class _Prepared:
+    job: _Job
+    outcome: Literal["touch", "known", "decoded", "failed"]
+    content_hash: str | None = None
+    matches: list[ImageRecord] = field(default_factory=list)
+    pixels: np.ndarray | None = None
+    width: int | None = None
+    height: int | None = None
+    taken_at: str | None = None
+    taken_source: str | None = None
+    failure: DecodeFailure | None = None
+
+
+class _Run:
+    """State of one indexing run (single use)."""
+
+    def __init__(
+        self,
+        store: LibraryStore,
+        encoder: ImageEncoder,
+        model: ModelRow,
+        options: IndexOptions,
+        thumbnails_dir: Path | None,
+        progress: Callable[[IndexProgress], None] | None,
+        cancel: CancelToken | None,
+    ) -> None:
+        self.store = store
+        self.encoder = encoder
+        self.model = model
+        self.options = options
+        self.thumbnails_dir = thumbnails_dir if options.thumbnails else None
+        self.progress_cb = progress
+        self.cancel = cancel or CancelToken()
+        self.preprocess_cfg = encoder.manifest.image.preprocess
+        self.min_side = max(
+            self.preprocess_cfg.size, options.thumbnail_size if options.thumbnails else 0
+        )
+        self.report = IndexReport(model.name, model.fingerprint)
+        self.total = 0
+        self.done = 0
+        self.to_process = 0
+        self.processed = 0
+        self.started = time.monotonic()
+        self.last_progress = 0.0
+        self.claimed: set[int] = set()  # rows taken over by moved files in this run
+        self.seen_paths: set[str] = set()
+        self._local = threading.local()
+        self._conns: list[sqlite3.Connection] = []
+        self._conns_guard = threading.Lock()
+
+    # --- worker side (thread pool) ---------------------------------------------------------------
+
+    def _reader(self) -> LibraryStore:
+        """A read connection for the calling worker thread."""
+        reader = getattr(self._local, "store", None)
+        if reader is None:
+            reader = LibraryStore.__new__(LibraryStore)
+            reader.library_dir = self.store.library_dir
+            reader.db_path = self.store.db_path
+            reader.conn = connect(self.store.db_path)
+            with self._conns_guard:
+                self._conns.append(reader.conn)
+            self._local.store = reader
+        return reader
+
+    def prepare(self, job: _Job) -> _Prepared:
+        """Hash and/or decode one file. Never raises for anything the file does."""
+        file = job.file
+        digest = job.row.content_hash if job.kind == "embed" and job.row else None
+        if job.kind != "embed" and file.path_ok and file.size > 0:
+            try:
+                digest = content_hash(file.path, file.size)
+            except OSError:
+                digest = None  # the decoder below records why the file cannot be read
+            if digest is not None:
+                if job.kind == "changed" and job.row and digest == job.row.content_hash:
+                    return _Prepared(job, "touch", digest)
+                if job.lookup:
+                    matches = [
+                        m for m in self._reader().images_with_hash(digest) if m.size == file.size
+                    ]
+                    if matches:
+                        return _Prepared(job, "known", digest, matches=matches)
+        decoded = decode_for_index(
+            file.path,
+            size=file.size,
+            mtime_ns=file.mtime_ns,
+            path_ok=file.path_ok,
+            min_side=self.min_side,
+        )
+        if isinstance(decoded, DecodeFailure):
+            return _Prepared(job, "failed", digest, failure=decoded)
+        try:
+            pixels = preprocess_image(decoded.image, self.preprocess_cfg)
+        except (ValueError, OSError) as exc:
+            failure = DecodeFailure("truncated", f"image data cannot be converted ({exc})")
+            return _Prepared(job, "failed", digest, failure=failure)
+        if self.thumbnails_dir is not None and digest is not None:
+            target = thumbnail_file(self.thumbnails_dir, digest, self.options.thumbnail_size)
+            if not target.exists():
+                try:
+                    write_thumbnail(decoded.image, target, self.options.thumbnail_size)
+                except OSError as exc:
+                    # A full or read-only cache costs the thumbnail (made again on demand), not
+                    # the photo.
+                    log.warning("cannot write thumbnail %s: %s", target, exc)
+        return _Prepared(
+            job,
+            "decoded",
+            digest,
+            pixels=pixels,
+            width=decoded.width,
+            height=decoded.height,
+            taken_at=decoded.taken_at,
+            taken_source=decoded.taken_source,
+        )
+
+    # --- main thread ------------------------------------------------------------------------------
+
+    def emit(self, phase: Phase, current: str | None = None, force: bool = False) -> None:
+        if self.progress_cb is None:
+            return
+        now = time.monotonic()
+        if not force and now - self.last_progress < 0.2:
+            return
+        self.last_progress = now
+        elapsed = max(now - self.started, 1e-6)
+        rate = self.processed / elapsed
+        left = self.to_process - self.processed
+        eta = left / rate if rate > 0 else None
+        r = self.report
+        self.progress_cb(
+            IndexProgress(
+                phase=phase,
+                done=self.done,
+                total=self.total,
+                rate=rate,
+                eta_s=eta,
+                embedded=r.embedded,
+                reused=r.reused,
+                failed=r.failed,
+                removed=r.removed,
+                current=current,
+            )
+        )
+
+    def classify(
+        self, files: Sequence[ScannedFile], existing: dict[str, ImageRecord]
+    ) -> list[_Job]:
+        embedded = self.store.embedded_ids(self.model.id)
+        jobs: list[_Job] = []
+        for file in files:
+            self.seen_paths.add(file.path)
+            row = existing.get(file.path)
+            if row is None:
+                jobs.append(_Job(file, None, "new"))
+            elif row.size != file.size or row.mtime_ns != file.mtime_ns:
+                jobs.append(_Job(file, row, "changed"))
+            elif row.status == "ok" and row.id not in embedded:
+                jobs.append(_Job(file, row, "embed"))
+            else:
+                self.report.unchanged += 1
+        return jobs
+
+    def _record(self, file: ScannedFile, prepared: _Prepared, status: str) -> NewImage:
+        failure = prepared.failure
+        return NewImage(
+            root_id=file.root_id,
+            path=file.path,
+            size=file.size,
+            mtime_ns=file.mtime_ns,
+            content_hash=prepared.content_hash,
+            status=status,
+            width=prepared.width,
+            height=prepared.height,
+            taken_at=prepared.taken_at,
+            taken_source=prepared.taken_source,
+            error_code=failure.code if failure else None,
+            error=failure.message if failure else None,
+        )
+
+    def resolve_known(self, conn: sqlite3.Connection, prepared: _Prepared) -> _Job | None:
+        """Reuse the vectors of a known hash; returns a job to decode when that is impossible."""
+        job = prepared.job
+        file = job.file
+        embedded_here = self.store.embedded_ids_of(self.model.id, [m.id for m in prepared.matches])
+        # A match whose file is gone was moved or renamed to this path: take over its row.
+        for match in prepared.matches:
+            if match.id in self.claimed or match.path == file.path:
+                continue
+            if match.path not in self.seen_paths and not os.path.exists(match.path):
+                self.claimed.add(match.id)
+                if job.kind == "changed" and job.row is not None:
+                    self.store.delete_images(conn, [job.row.id])
+                self.store.move_image(
+                    conn, match.id, file.root_id, file.path, file.size, file.mtime_ns
+                )
+                self.report.moved += 1
+                if match.id not in embedded_here:
+                    moved_row = replace(
+                        match, path=file.path, size=file.size, mtime_ns=file.mtime_ns
+                    )
+                    return _Job(file, moved_row, "embed")
+                return None
+        # Otherwise it is a copy of a photo still in place: copy its vectors, no inference.
+        for match in prepared.matches:
+            if match.id in embedded_here:
+                if job.kind == "changed" and job.row is not None:
+                    self.store.delete_images(conn, [job.row.id])
+                new_id = self.store.insert_image(
+                    conn,
+                    NewImage(
+                        root_id=file.root_id,
+                        path=file.path,
+                        size=file.size,
+                        mtime_ns=file.mtime_ns,
+                        content_hash=prepared.content_hash,
+                        status="ok",
+                        width=match.width,
+                        height=match.height,
+                        taken_at=match.taken_at,
+                        taken_source=match.taken_source,
+                    ),
+                )
+                self.store.copy_embeddings(conn, match.id, new_id)
+                self.report.copied += 1
+                return None
+        return replace(job, lookup=False)
+
+    def flush(self, batch: list[_Prepared], others: list[_Prepared]) -> list[_Job]:
+        """Embed ``batch``, commit it with the other outcomes; returns jobs to queue again."""
+        vectors = None
+        if batch:
+            pixels = np.stack([p.pixels for p in batch if p.pixels is not None])
+            vectors = np.asarray(self.encoder.embed_pixels(pixels), dtype=np.float32)
+        requeue: list[_Job] = []
+        with self.store.write() as conn:
+            for prepared in others:
+                job = prepared.job
+                if prepared.outcome == "touch" and job.row is not None:
+                    self.store.touch_image(conn, job.row.id, job.file.mtime_ns)
+                    self.report.touched += 1
+                elif prepared.outcome == "known":
+                    again = self.resolve_known(conn, prepared)
+                    if again is not None:
+                        requeue.append(again)
+                        continue
+                elif prepared.outcome == "failed":
+                    if job.kind == "embed" and job.row is not None:
+                        # It decoded before and not now, with the same size and time: record it.
+                        self.store.delete_images(conn, [job.row.id])
+                    elif job.kind == "changed" and job.row is not None:
+                        self.store.delete_images(conn, [job.row.id])
+                    self.store.insert_image(conn, self._record(job.file, prepared, "failed"))
+                    self.report.failed += 1
+                self.processed += 1
+                self.done += 1
+            if vectors is not None:
+                ids = []
+                for prepared in batch:
+                    job = prepared.job
+                    if job.kind == "embed" and job.row is not None:
+                        ids.append(job.row.id)
+                        continue
+                    if job.kind == "changed" and job.row is not None:
+                        self.store.delete_images(conn, [job.row.id])
+                    ids.append(
+                        self.store.insert_image(conn, self._record(job.file, prepared, "ok"))
+                    )
+                self.store.add_embeddings(conn, self.model.id, ids, vectors)
+                self.report.embedded += len(batch)
+                self.processed += len(batch)
+                self.done += len(batch)
+        return requeue
+
+    def process(self, jobs: list[_Job]) -> None:
+        workers = self.options.workers or os.cpu_count() or 1
+        window = max(2 * self.options.batch_size, 4 * workers)
+        queue = list(reversed(jobs))
+        batch: list[_Prepared] = []
+        others: list[_Prepared] = []
+        in_flight: set[Future[_Prepared]] = set()
+        with ThreadPoolExecutor(workers, thread_name_prefix="dclip-decode") as pool:
+            try:
+                while queue or in_flight or batch or others:
+                    while queue and len(in_flight) < window and not self.cancel.cancelled:
+                        in_flight.add(pool.submit(self.prepare, queue.pop()))
+                    if in_flight:
+                        finished, in_flight = wait(
+                            in_flight, timeout=0.5, return_when=FIRST_COMPLETED
+                        )
+                        for future in finished:
+                            prepared = future.result()
+                            (batch if prepared.outcome == "decoded" else others).append(prepared)
+                            self.emit("indexing", prepared.job.file.path)
+                    drained = not in_flight and (not queue or self.cancel.cancelled)
+                    if (
+                        len(batch) >= self.options.batch_size
+                        or len(others) >= 4 * self.options.batch_size
+                        or (drained and (batch or others))
+                    ):
+                        requeue = self.flush(batch[: self.options.batch_size], others)
+                        batch = batch[self.options.batch_size :]
+                        others = []
+                        queue.extend(requeue)
+                        self.emit("indexing", force=True)
+                    if self.cancel.cancelled and not in_flight and not batch and not others:
+                        break
+            finally:
+                for future in in_flight:
+                    future.cancel()
+                with self._conns_guard:
+                    for conn in self._conns:
+                        conn.close()
+                    self._conns.clear()
+
+    def remove_missing(self, existing: dict[str, ImageRecord], skipped_prefixes: list[str]) -> None:
+        gone = [
+            row.id
+            for path, row in existing.items()
+            if path not in self.seen_paths
+            and row.id not in self.claimed
+            and not any(path.startswith(prefix) for prefix in skipped_prefixes)
+            and not os.path.exists(path)
+        ]
+        for start in range(0, len(gone), 1000):
+            with self.store.write() as conn:
+                self.store.delete_images(conn, gone[start : start + 1000])
+        self.report.removed = len(gone)
+
+
+def run_index(
+    store: LibraryStore,
+    encoder: ImageEncoder,
+    model: ModelRow,
+    roots: Sequence[tuple[int, str]],
+    rules: ScanRules,
+    *,
+    options: IndexOptions | None = None,
+    thumbnails_dir: Path | None = None,
+    progress: Callable[[IndexProgress], None] | None = None,
+    cancel: CancelToken | None = None,
+) -> IndexReport:
+    """Index ``roots`` (``(root_id, path)``) with ``encoder``; the caller holds the writer lock."""
+    run = _Run(store, encoder, model, options or IndexOptions(), thumbnails_dir, progress, cancel)
+    run.emit("scanning", force=True)
+    scan = scan_roots(roots, rules)
+    run.report.problems = scan.problems
+    run.report.scanned = len(scan.files)
+    existing = store.images_of_roots([root_id for root_id, _ in roots])
+    jobs = run.classify(scan.files, existing)
+    run.total = len(scan.files)
+    run.to_process = len(jobs)
+    run.done = run.report.unchanged
+    run.emit("indexing", force=True)
+    run.process(jobs)
+    if run.cancel.cancelled:
+        run.report.cancelled = True
+    else:
+        run.emit("cleaning", force=True)
+        skipped = [p.path.rstrip(os.sep) + os.sep for p in scan.problems]
+        run.remove_missing(existing, skipped)
+        for root_id, path in roots:
+            if os.path.isdir(path):
+                store.mark_root_indexed(root_id)
+    current = store.model_by_id(model.id) or model
+    sync_ann_index(store, current, store.library_dir, run.options.ann_params)
+    store.prune_log(model.id, current.revision)
+    if not run.report.cancelled and store.missing_embeddings(model.id) == 0:
+        store.complete_model(model.id)
+        run.report.model_complete = True
+    run.report.seconds = time.monotonic() - run.started
+    run.emit("done", force=True)
+    return run.report
