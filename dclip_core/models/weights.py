@@ -18,6 +18,7 @@ import os
 import pickle
 import tempfile
 import threading
+import warnings
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -250,7 +251,11 @@ def load_state_dict(path: Path, spec: ModelSpec) -> dict[str, torch.Tensor]:
 
             raw: Any = load_file(str(path), device="cpu")
         elif fmt == "openai-jit":
-            archive = torch.jit.load(str(path), map_location="cpu")
+            with warnings.catch_warnings():
+                # OpenAI publishes only TorchScript; torch's advice to move to torch.export is
+                # for the authors of such files, not for us reading one.
+                warnings.filterwarnings("ignore", "`torch.jit.load` is deprecated", FutureWarning)
+                archive = torch.jit.load(str(path), map_location="cpu")
             raw = dict(archive.state_dict())
             for key in OPENAI_NON_PARAMETER_KEYS:
                 raw.pop(key, None)
