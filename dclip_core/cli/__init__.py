@@ -35,7 +35,11 @@ class Command:
 COMMANDS: dict[str, Command] = {}
 
 # Modules whose import registers sub-commands, in the order `dclip --help` lists them.
-COMMAND_MODULES = ("dclip_core.cli.models_cmd",)
+COMMAND_MODULES = (
+    "dclip_core.cli.models_cmd",
+    "dclip_core.cli.train_cmd",
+    "dclip_core.cli.eval_cmd",
+)
 
 
 def command(name: str, help: str) -> Callable[[Configure], Configure]:

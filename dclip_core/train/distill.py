@@ -280,6 +280,7 @@ def train_student(
         history=result.history,
         val_history=result.val_history,
         last_checkpoint=result.last_checkpoint,
+        stop_signal=result.stop_signal,
     )
 
 

@@ -156,6 +156,7 @@ class StageResult:
     history: list[dict[str, float]] = field(default_factory=list)
     val_history: list[dict[str, float]] = field(default_factory=list)
     last_checkpoint: Path | None = None
+    stop_signal: str | None = None
 
 
 def train_teacher(
@@ -258,4 +259,5 @@ def train_teacher(
         history=result.history,
         val_history=result.val_history,
         last_checkpoint=result.last_checkpoint,
+        stop_signal=result.stop_signal,
     )
