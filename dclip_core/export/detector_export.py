@@ -1,0 +1,135 @@
+"""The YOLO detector as one ONNX graph with NMS inside, for the visualizer's torch-free path.
+
+We trace our own :class:`~dclip_core.models.detector.YoloDetector` module (network + class-aware
+NMS) rather than calling ultralytics' exporter: that exporter writes its output next to the
+weights or into the working directory, and bakes the confidence threshold into the graph. Ours
+takes the threshold as an input, and the torch detector runs the very same module, so both paths
+return the same boxes (tested).
+
+Graph contract (also stored as JSON in the model's ``dclip.detector`` metadata):
+
+- input ``images``: float32 ``[1, 3, S, S]``, RGB in 0..1, the image letterboxed to S (aspect kept,
+  centred, padded with grey 114) — :func:`dclip_core.models.detector.letterbox`;
+- input ``conf_threshold``: float32 scalar, boxes scoring at or below it are dropped;
+- output ``detections``: float32 ``[N, 6]`` = (x1, y1, x2, y2, score, class) in input pixels,
+  best first, N <= max_det; undo the letterbox with ``boxes_from_detections``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from dclip_core.config.paths import atomic_write_bytes
+from dclip_core.errors import BundleError, ExportError
+from dclip_core.models.detector import (
+    LETTERBOX_FILL,
+    Box,
+    YoloDetector,
+    boxes_from_detections,
+    letterbox,
+)
+
+METADATA_KEY = "dclip.detector"
+DETECTOR_ONNX_FORMAT = 1
+
+
+def export_detector_onnx(detector: YoloDetector, dest: Path, *, opset: int = 17) -> Path:
+    """Write ``detector`` (network + NMS) to ``dest`` as ONNX, atomically.
+
+    Args:
+        detector: a detector from :func:`~dclip_core.models.detector.create_detector`.
+        dest: the ``.onnx`` file to write (e.g. ``<bundle>/explain/detector.onnx``).
+        opset: ONNX opset (NonMaxSuppression needs >= 11).
+
+    Raises:
+        ExportError: tracing or checking the graph failed.
+    """
+    import io
+
+    import onnx
+    import torch
+
+    module = copy.deepcopy(detector.module).cpu().eval()
+    images = torch.zeros(1, 3, detector.imgsz, detector.imgsz)
+    threshold = torch.tensor(detector.conf, dtype=torch.float32)
+    buffer = io.BytesIO()
+    try:
+        with torch.no_grad():
+            torch.onnx.export(
+                module,
+                (images, threshold),
+                buffer,
+                input_names=["images", "conf_threshold"],
+                output_names=["detections"],
+                dynamic_axes={"detections": {0: "num_detections"}},
+                opset_version=opset,
+                dynamo=False,  # NMS and data-dependent shapes trace reliably with the TorchScript path
+            )
+        model = onnx.load_from_string(buffer.getvalue())
+        info = {
+            "format": DETECTOR_ONNX_FORMAT,
+            "name": detector.name,
+            "imgsz": detector.imgsz,
+            "letterbox_fill": LETTERBOX_FILL,
+            "conf": detector.conf,
+            "iou": module.iou,
+            "max_det": module.max_det,
+            "class_names": detector.class_names,
+        }
+        entry = model.metadata_props.add()
+        entry.key, entry.value = METADATA_KEY, json.dumps(info)
+        onnx.checker.check_model(model)
+    except (RuntimeError, ValueError, onnx.checker.ValidationError) as exc:
+        raise ExportError(f"exporting detector {detector.name} to {dest} failed: {exc}") from exc
+    atomic_write_bytes(Path(dest), model.SerializeToString())
+    return Path(dest)
+
+
+class OnnxDetector:
+    """Runs an exported detector with ONNX Runtime (no torch); implements ``Detector``.
+
+    Args:
+        path: the ``.onnx`` file written by :func:`export_detector_onnx`.
+        conf: score threshold; the exported default when None.
+        providers: ONNX Runtime execution providers.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        conf: float | None = None,
+        providers: Sequence[str] = ("CPUExecutionProvider",),
+    ) -> None:
+        import onnxruntime as ort
+
+        try:
+            self.session = ort.InferenceSession(str(path), providers=list(providers))
+            meta = self.session.get_modelmeta().custom_metadata_map
+            info: dict[str, Any] = json.loads(meta[METADATA_KEY])
+        except (OSError, KeyError, ValueError, RuntimeError) as exc:
+            raise BundleError(
+                f"{path} is not a DCLIP detector export ({exc}); export it again"
+            ) from exc
+        self.name = str(info["name"])
+        self.imgsz = int(info["imgsz"])
+        self.class_names = [str(n) for n in info["class_names"]]
+        self.conf = float(info["conf"] if conf is None else conf)
+
+    def detect(self, image: Image.Image) -> list[Box]:
+        array, fit = letterbox(image, self.imgsz)
+        (detections,) = self.session.run(
+            ["detections"],
+            {"images": array[None], "conf_threshold": np.array(self.conf, dtype=np.float32)},
+        )
+        return boxes_from_detections(detections, fit, self.class_names)
+
+    def detect_many(self, images: Sequence[Image.Image]) -> list[list[Box]]:
+        return [self.detect(image) for image in images]

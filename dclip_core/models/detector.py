@@ -1,0 +1,555 @@
+"""Object detectors that propose the regions DCLIP's teacher attends to.
+
+A :class:`Detector` turns a PIL image into :class:`Box` es. The implementation is ultralytics YOLO,
+named by :class:`DetectorSpec` s in a registry like the CLIP one: ``yolov8x`` (the paper's),
+``yolov8n`` (the light default) and ``yolo-test-tiny`` (random init from ultralytics' yaml, for
+tests). Ultralytics is only ever imported through :func:`import_ultralytics`, which first points
+its settings at our folders and switches off its downloads, pip installs and telemetry (see
+docs/adr/0005-ultralytics-offline.md).
+
+Pre- and post-processing are ours, not ultralytics' predictor: a square letterbox, the network,
+and class-aware NMS in :class:`YoloWithNms` — the same module the ONNX export traces, so the torch
+and ONNX detectors return the same boxes. This module imports torch only inside functions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import random
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from dclip_core.config.paths import get_paths
+from dclip_core.errors import (
+    DownloadError,
+    NetworkUnavailableError,
+    UnknownModelError,
+    WeightsMissingError,
+)
+
+if TYPE_CHECKING:
+    import torch
+
+LETTERBOX_FILL = 114  # ultralytics' padding grey; pretrained YOLO weights expect it
+CLASS_OFFSET = 4096.0  # shifts each class's boxes apart so one NMS call is class-aware
+
+
+class Box(NamedTuple):
+    """A detection in pixels of the image given to the detector."""
+
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+    conf: float
+    label: str
+
+
+class Detector(Protocol):
+    """Anything that proposes boxes for an image."""
+
+    name: str
+
+    def detect(self, image: Image.Image) -> list[Box]: ...
+
+    def detect_many(self, images: Sequence[Image.Image]) -> list[list[Box]]: ...
+
+
+@dataclass(frozen=True)
+class DetectorWeights:
+    """A downloadable weights file.
+
+    ``sha256`` pins the content when it is known for sure. Ultralytics publishes no hashes, so our
+    built-in specs leave it None and the first verified download (or the first file the user
+    placed in the cache) is pinned in ``<file>.sha256`` beside it: trust on first use.
+    """
+
+    filename: str
+    urls: tuple[str, ...]
+    sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class DetectorSpec:
+    """A named detector.
+
+    Attributes:
+        architecture: ultralytics model yaml (``yolov8n.yaml``) used for random-init specs.
+        weights: the pretrained file; None means random init from ``architecture`` with ``seed``.
+        imgsz: square input size of the network (letterboxed).
+        calibrate: for random init, set BatchNorm statistics from seeded synthetic images and
+            scale the head so that scores spread over (0, 1) instead of all being equal — a
+            detector that returns varied boxes is what tests need.
+    """
+
+    name: str
+    description: str
+    architecture: str
+    weights: DetectorWeights | None = None
+    seed: int = 0
+    imgsz: int = 640
+    calibrate: bool = False
+    meaningless: bool = False
+
+
+_REGISTRY: dict[str, DetectorSpec] = {}
+_ASSETS = "https://github.com/ultralytics/assets/releases/download"
+
+
+def register_detector(spec: DetectorSpec, *, replace: bool = False) -> DetectorSpec:
+    """Add ``spec`` to the registry (tests may add their own)."""
+    if spec.name in _REGISTRY and not replace:
+        raise ValueError(f"detector {spec.name!r} is already registered")
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def get_detector_spec(name: str) -> DetectorSpec:
+    """Look a detector up by name; raises UnknownModelError listing the known ones."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        known = ", ".join(_REGISTRY)
+        raise UnknownModelError(f"unknown detector {name!r}; known detectors: {known}") from None
+
+
+def list_detector_specs() -> list[DetectorSpec]:
+    return list(_REGISTRY.values())
+
+
+def _ultralytics_weights(filename: str) -> DetectorWeights:
+    return DetectorWeights(
+        filename=filename,
+        urls=(f"{_ASSETS}/v8.4.0/{filename}", f"{_ASSETS}/v0.0.0/{filename}"),
+    )
+
+
+register_detector(
+    DetectorSpec(
+        name="yolov8n",
+        description="YOLOv8n, COCO-pretrained (light default; fast on a laptop CPU)",
+        architecture="yolov8n.yaml",
+        weights=_ultralytics_weights("yolov8n.pt"),
+    )
+)
+register_detector(
+    DetectorSpec(
+        name="yolov8x",
+        description="YOLOv8x, COCO-pretrained (the paper's detector; needs a GPU to be quick)",
+        architecture="yolov8x.yaml",
+        weights=_ultralytics_weights("yolov8x.pt"),
+    )
+)
+register_detector(
+    DetectorSpec(
+        name="yolo-test-tiny",
+        description="YOLOv8n architecture, random init (tests; boxes are meaningless)",
+        architecture="yolov8n.yaml",
+        seed=8,
+        imgsz=160,
+        calibrate=True,
+        meaningless=True,
+    )
+)
+
+
+# --- keeping ultralytics offline and out of the working directory ---------------------------------
+
+_OFFLINE_SETTINGS: dict[str, Any] = {
+    "sync": False,
+    "api_key": "",
+    "clearml": False,
+    "comet": False,
+    "dvc": False,
+    "mlflow": False,
+    "raytune": False,
+    "tensorboard": False,
+    "wandb": False,
+    "vscode_msg": False,
+    "openvino_msg": False,
+}
+
+
+def import_ultralytics() -> ModuleType:
+    """Import ultralytics configured so it never downloads, installs or writes outside our folders.
+
+    Environment (read by ultralytics at import): ``YOLO_CONFIG_DIR`` -> our config folder (its
+    settings.json goes there, not to ~/.config/Ultralytics), ``YOLO_OFFLINE=1`` (its online check
+    answers False, which gates its update checks, pip AutoUpdate and analytics),
+    ``YOLO_AUTOINSTALL=0`` (no pip install of missing requirements), ``YOLO_VERBOSE=0`` (stdout
+    stays clean for ``--events jsonl``), ``ULTRALYTICS_SAFE_LOAD=1`` (.pt files are loaded with
+    ``torch.load(weights_only=True)`` against ultralytics' allow-list, never unpickled freely).
+    Then its settings: sync and every logger integration off, weights/runs/datasets folders
+    inside our cache (by default they point into the current git checkout).
+    """
+    paths = get_paths()
+    os.environ["YOLO_CONFIG_DIR"] = str(paths.ultralytics_dir)
+    os.environ["YOLO_OFFLINE"] = "1"
+    os.environ["YOLO_AUTOINSTALL"] = "0"
+    os.environ["YOLO_VERBOSE"] = "0"
+    os.environ["ULTRALYTICS_SAFE_LOAD"] = "1"
+    paths.ultralytics_dir.mkdir(parents=True, exist_ok=True)
+    import ultralytics
+    from ultralytics.utils import SETTINGS
+
+    cache = paths.cache_dir / "ultralytics"
+    wanted = {
+        **_OFFLINE_SETTINGS,
+        "weights_dir": str(paths.weights_dir),
+        "runs_dir": str(cache / "runs"),
+        "datasets_dir": str(cache / "datasets"),
+    }
+    if any(SETTINGS.get(k) != v for k, v in wanted.items()):
+        SETTINGS.update(wanted)
+    return ultralytics
+
+
+# --- weights -------------------------------------------------------------------------------------
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _download_unpinned(
+    urls: Sequence[str], dest: Path, progress: Callable[[int, int | None], None] | None
+) -> None:
+    """Fetch a file whose sha256 nobody publishes (the caller pins what arrives).
+
+    ``download_file`` refuses to run without a known hash, so this is its trust-on-first-use
+    sibling: same offline switch and mirror, a ``.part`` file renamed into place only when the
+    transfer is complete (``Content-Length`` honoured), the part file deleted on failure.
+    """
+    from dclip_core.models.download import is_offline, mirrored_urls
+
+    if is_offline():
+        raise NetworkUnavailableError(f"cannot download {dest.name}: offline mode is set")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    failures = []
+    for url in mirrored_urls(urls):
+        try:
+            with urllib.request.urlopen(url, timeout=30) as response, part.open("wb") as out:
+                total = int(response.headers.get("Content-Length") or 0) or None
+                done = 0
+                while chunk := response.read(1 << 18):
+                    out.write(chunk)
+                    done += len(chunk)
+                    if progress:
+                        progress(done, total)
+            if total is not None and done != total:
+                raise OSError(f"transfer cut short after {done} of {total} bytes")
+            os.replace(part, dest)
+            return
+        except (OSError, http.client.HTTPException) as exc:  # URLError is an OSError
+            part.unlink(missing_ok=True)
+            failures.append(f"{url}: {exc}")
+    raise DownloadError(f"could not download {dest.name}: {'; '.join(failures)}")
+
+
+def ensure_detector_weights(
+    spec: DetectorSpec,
+    *,
+    download: bool = True,
+    progress: Callable[[int, int | None], None] | None = None,
+) -> Path:
+    """Return the verified weights file of ``spec`` in our cache, downloading it if allowed.
+
+    Raises:
+        WeightsMissingError: not cached and ``download`` is False, or the download failed.
+        DownloadError: the cached file does not match its pinned sha256.
+    """
+    if spec.weights is None:
+        raise ValueError(f"detector {spec.name} is random-init and has no weights file")
+    dest = get_paths().weights_dir / spec.weights.filename
+    pin = dest.with_name(dest.name + ".sha256")
+    if not dest.is_file():
+        if not download:
+            raise WeightsMissingError(
+                f"detector weights {spec.weights.filename} are not in {dest.parent}; "
+                f"download them from {spec.weights.urls[0]} and put them there"
+            )
+        from dclip_core.models.download import download_file
+
+        try:
+            if spec.weights.sha256:
+                download_file(
+                    spec.weights.urls, dest, sha256=spec.weights.sha256, progress=progress or False
+                )
+            else:
+                _download_unpinned(spec.weights.urls, dest, progress)
+        except DownloadError as exc:
+            raise WeightsMissingError(
+                f"could not download {spec.weights.filename} ({exc}); with no network, copy it "
+                f"from {spec.weights.urls[0]} into {dest.parent}"
+            ) from exc
+    actual = _sha256_file(dest)
+    expected = spec.weights.sha256 or (pin.read_text().strip() if pin.is_file() else None)
+    if expected is None:
+        pin.write_text(actual + "\n")  # trust on first use
+    elif actual != expected:
+        raise DownloadError(
+            f"{dest} does not match its sha256 (expected {expected}, got {actual}); "
+            f"delete it (and {pin.name}) to download it again"
+        )
+    return dest
+
+
+# --- pre/post-processing (numpy, shared with the ONNX path) ---------------------------------------
+
+
+@dataclass(frozen=True)
+class Letterbox:
+    """How an image was fitted into the square network input: ``input = image * scale + pad``."""
+
+    scale: float
+    pad_x: float
+    pad_y: float
+    width: int
+    height: int
+
+
+def letterbox(image: Image.Image, size: int) -> tuple[np.ndarray, Letterbox]:
+    """Resize keeping the aspect ratio and pad to ``size``x``size`` with grey.
+
+    Returns:
+        float32 array [3, size, size] in 0..1 (RGB), and the transform to undo on boxes.
+    """
+    rgb = image.convert("RGB")
+    width, height = rgb.size
+    scale = min(size / width, size / height)
+    new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
+    canvas = Image.new("RGB", (size, size), (LETTERBOX_FILL,) * 3)
+    pad_x, pad_y = (size - new_w) // 2, (size - new_h) // 2
+    canvas.paste(rgb.resize((new_w, new_h), Image.Resampling.BILINEAR), (pad_x, pad_y))
+    array = np.asarray(canvas, dtype=np.float32).transpose(2, 0, 1) / 255.0
+    return np.ascontiguousarray(array), Letterbox(scale, pad_x, pad_y, width, height)
+
+
+def boxes_from_detections(
+    detections: np.ndarray, fit: Letterbox, class_names: Sequence[str]
+) -> list[Box]:
+    """Map network detections ``[N, 6]`` (x1, y1, x2, y2, score, class) back to image pixels."""
+    boxes = []
+    for x1, y1, x2, y2, score, cls in np.asarray(detections, dtype=np.float64):
+        bx1, bx2 = (float(np.clip((x - fit.pad_x) / fit.scale, 0, fit.width)) for x in (x1, x2))
+        by1, by2 = (float(np.clip((y - fit.pad_y) / fit.scale, 0, fit.height)) for y in (y1, y2))
+        label = class_names[int(cls)] if 0 <= int(cls) < len(class_names) else str(int(cls))
+        boxes.append(Box(bx1, by1, bx2, by2, float(score), label))
+    return boxes
+
+
+# --- the torch detector --------------------------------------------------------------------------
+
+
+def _yolo_with_nms_class() -> type:
+    import torch
+    import torchvision
+
+    class YoloWithNms(torch.nn.Module):
+        """A YOLO detection network followed by class-aware NMS, for one image.
+
+        ``forward(images [1,3,S,S], conf_threshold [])`` -> ``[N, 6]`` rows of
+        (x1, y1, x2, y2, score, class) in input pixels, best first, at most ``max_det``.
+        """
+
+        def __init__(self, net: torch.nn.Module, iou: float, max_det: int) -> None:
+            super().__init__()
+            self.net = net
+            self.iou = iou
+            self.max_det = max_det
+
+        def forward(self, images: torch.Tensor, conf_threshold: torch.Tensor) -> torch.Tensor:
+            preds = self.net(images)
+            preds = preds[0] if isinstance(preds, (tuple, list)) else preds
+            return self.select(preds[0], conf_threshold)
+
+        def select(self, pred: torch.Tensor, conf_threshold: torch.Tensor) -> torch.Tensor:
+            """NMS over one image's raw predictions ``[4 + classes, anchors]`` (xywh, scores)."""
+            pred = pred.transpose(0, 1)
+            scores, classes = pred[:, 4:].max(dim=1)
+            keep = scores > conf_threshold
+            xywh, scores, classes = pred[keep, :4], scores[keep], classes[keep]
+            half = xywh[:, 2:] / 2
+            boxes = torch.cat([xywh[:, :2] - half, xywh[:, :2] + half], dim=1)
+            shifted = boxes + classes.unsqueeze(1).to(boxes.dtype) * CLASS_OFFSET
+            kept = torchvision.ops.nms(shifted, scores, self.iou)[: self.max_det]
+            return torch.cat(
+                [
+                    boxes[kept],
+                    scores[kept].unsqueeze(1),
+                    classes[kept].unsqueeze(1).to(boxes.dtype),
+                ],
+                dim=1,
+            )
+
+    return YoloWithNms
+
+
+class YoloDetector:
+    """Ultralytics YOLO with our letterbox and NMS; implements :class:`Detector`.
+
+    Args:
+        name: the spec name (part of the region cache key).
+        module: a ``YoloWithNms`` wrapping the network.
+        class_names: label of each class index.
+        imgsz: square network input size.
+        conf: minimum score of a box (the paper: 0.25).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        module: torch.nn.Module,
+        class_names: Sequence[str],
+        *,
+        imgsz: int,
+        conf: float = 0.25,
+    ) -> None:
+        self.name = name
+        self.module: Any = module.eval()
+        self.class_names = list(class_names)
+        self.imgsz = imgsz
+        self.conf = conf
+
+    def detect(self, image: Image.Image) -> list[Box]:
+        return self.detect_many([image])[0]
+
+    def detect_many(self, images: Sequence[Image.Image]) -> list[list[Box]]:
+        """Detect on several images in one network call (they share the square input size)."""
+        import torch
+
+        if not images:
+            return []
+        arrays, fits = zip(*(letterbox(im, self.imgsz) for im in images), strict=True)
+        device = next(self.module.parameters()).device
+        batch = torch.from_numpy(np.stack(arrays)).to(device)
+        threshold = torch.tensor(self.conf, device=device)
+        with torch.inference_mode():
+            preds = self.module.net(batch)
+            preds = preds[0] if isinstance(preds, (tuple, list)) else preds
+            detections = [self.module.select(p, threshold).cpu().numpy() for p in preds]
+        return [
+            boxes_from_detections(d, fit, self.class_names)
+            for d, fit in zip(detections, fits, strict=True)
+        ]
+
+
+def _calibration_images(count: int, size: int, seed: int) -> list[np.ndarray]:
+    """Seeded synthetic photos (flat backgrounds with coloured shapes), 0..1 RGB [3,S,S]."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(count):
+        colour = tuple(rng.randrange(256) for _ in range(3))
+        image = Image.new("RGB", (size, size), colour)
+        draw = ImageDraw.Draw(image)
+        for _ in range(rng.randrange(1, 5)):
+            x1, y1 = rng.randrange(size), rng.randrange(size)
+            x2, y2 = x1 + rng.randrange(8, size), y1 + rng.randrange(8, size)
+            fill = tuple(rng.randrange(256) for _ in range(3))
+            shape = draw.rectangle if rng.random() < 0.5 else draw.ellipse
+            shape([x1, y1, x2, y2], fill=fill)
+        out.append(np.asarray(image, dtype=np.float32).transpose(2, 0, 1) / 255.0)
+    return out
+
+
+def _calibrate_random_init(net: torch.nn.Module, imgsz: int, seed: int) -> None:
+    """Make a random-init YOLO produce spread-out scores and boxes of varied size.
+
+    Fresh BatchNorm statistics (mean 0, var 1) make activations vanish and every score equal;
+    statistics measured on a few synthetic images keep them alive. Their variance is floored at
+    0.1 because a random deep net otherwise amplifies small input changes without bound. The last
+    box/class convolutions are then scaled so their logits have unit / 1.5 spread on those
+    images, with a class bias of -4 so only a few percent of anchors pass conf 0.25.
+    """
+    import torch
+
+    calib = torch.from_numpy(np.stack(_calibration_images(16, imgsz, seed)))
+    norms = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    for bn in norms:
+        bn.reset_running_stats()
+        bn.momentum = None  # cumulative average over the calibration batch
+    net.train()
+    with torch.no_grad():
+        net(calib)
+    for bn in norms:
+        bn.running_var.clamp_(min=0.1)  # type: ignore[union-attr]
+    net.eval()
+    head: Any = list(net.modules())[-1] if not hasattr(net, "model") else net.model[-1]  # type: ignore[index]
+    outputs: dict[tuple[str, int], torch.Tensor] = {}
+    hooks = []
+    for i, (box_branch, cls_branch) in enumerate(zip(head.cv2, head.cv3, strict=True)):
+        for kind, branch in (("box", box_branch), ("cls", cls_branch)):
+            hooks.append(
+                branch[-1].register_forward_hook(
+                    lambda _m, _i, out, key=(kind, i): outputs.__setitem__(key, out)
+                )
+            )
+    with torch.no_grad():
+        net(calib)
+        for hook in hooks:
+            hook.remove()
+        for i, (box_branch, cls_branch) in enumerate(zip(head.cv2, head.cv3, strict=True)):
+            for kind, conv, spread, bias in (
+                ("box", box_branch[-1], 1.0, 0.0),
+                ("cls", cls_branch[-1], 1.5, -4.0),
+            ):
+                logits = outputs[(kind, i)] - conv.bias.view(1, -1, 1, 1)
+                conv.weight.mul_(spread / logits.std().clamp(min=1e-6))
+                conv.bias.fill_(bias)
+
+
+def create_detector(
+    name: str = "yolov8n",
+    *,
+    conf: float = 0.25,
+    iou: float = 0.7,
+    max_det: int = 300,
+    download: bool = True,
+    progress: Callable[[int, int | None], None] | None = None,
+) -> YoloDetector:
+    """Build a registered detector on the CPU, in eval mode.
+
+    Args:
+        name: a registered detector (``yolov8n``, ``yolov8x``, ``yolo-test-tiny``).
+        conf: score threshold (ultralytics' and the paper's default 0.25).
+        iou: NMS IoU threshold (ultralytics' default 0.7).
+        max_det: most boxes per image (ultralytics' default 300; the paper keeps them all).
+        download: fetch missing pretrained weights (else raise WeightsMissingError).
+        progress: ``(bytes_done, bytes_total)`` callback of a download.
+    """
+    import torch
+
+    spec = get_detector_spec(name)
+    import_ultralytics()
+    from ultralytics import YOLO
+
+    if spec.weights is None:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(spec.seed)
+            net: Any = YOLO(spec.architecture, task="detect", verbose=False).model
+            if spec.calibrate:
+                _calibrate_random_init(net, spec.imgsz, spec.seed)
+        names = [f"class{i}" for i in range(len(net.names))]
+    else:
+        weights = ensure_detector_weights(spec, download=download, progress=progress)
+        net = YOLO(str(weights), task="detect", verbose=False).model
+        names = [str(net.names[i]) for i in range(len(net.names))]
+    net = net.float().eval()
+    for parameter in net.parameters():
+        parameter.requires_grad_(False)
+    module = _yolo_with_nms_class()(net, iou, max_det)
+    return YoloDetector(spec.name, module, names, imgsz=spec.imgsz, conf=conf)
