@@ -233,13 +233,15 @@ def load_state_dict(path: Path, spec: ModelSpec) -> dict[str, torch.Tensor]:
     checkpoint can be loaded into a spec whose pinned weights use another format:
 
     - ``openai-jit``: OpenAI's TorchScript archive, loaded on the CPU; its state dict already has
-      open_clip's names, minus :data:`OPENAI_NON_PARAMETER_KEYS`.
+      open_clip's names, minus :data:`OPENAI_NON_PARAMETER_KEYS`. An archive can carry code, so
+      it is loaded only when its sha256 is the one ``spec`` pins.
     - ``safetensors``: read as is.
     - ``state-dict``: ``torch.load(weights_only=True)`` — nothing is unpickled but tensors and
       plain containers; a top-level ``"state_dict"`` entry and DDP's ``module.`` prefix are undone.
 
     Raises:
-        WeightsError: unreadable or not a state dict; the message names the file.
+        WeightsError: unreadable, not a state dict, or an unpinned TorchScript archive; the
+            message names the file.
     """
     import torch
     from safetensors import SafetensorError
@@ -251,6 +253,7 @@ def load_state_dict(path: Path, spec: ModelSpec) -> dict[str, torch.Tensor]:
 
             raw: Any = load_file(str(path), device="cpu")
         elif fmt == "openai-jit":
+            _require_pinned_archive(path, spec)
             with warnings.catch_warnings():
                 # OpenAI publishes only TorchScript; torch's advice to move to torch.export is
                 # for the authors of such files, not for us reading one.
@@ -268,6 +271,18 @@ def load_state_dict(path: Path, spec: ModelSpec) -> dict[str, torch.Tensor]:
             "it again"
         ) from exc
     return _as_float32_state_dict(raw, path)
+
+
+def _require_pinned_archive(path: Path, spec: ModelSpec) -> None:
+    """TorchScript archives carry code and pickles: load only the file whose sha256 is pinned."""
+    pinned = spec.weights.sha256 if spec.weights is not None else None
+    if pinned is not None and (_stamp_matches(path, pinned) or sha256_file(path) == pinned):
+        return
+    raise WeightsError(
+        f"refusing to load TorchScript archive {path} for model {spec.name!r}: DCLIP loads "
+        "TorchScript only from a model's pinned weights file (it carries code); save the weights "
+        "as safetensors or a PyTorch state dict instead"
+    )
 
 
 def _as_float32_state_dict(raw: Any, path: Path) -> dict[str, torch.Tensor]:

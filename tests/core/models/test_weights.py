@@ -13,6 +13,7 @@ from torch import nn
 from dclip_core.config.paths import get_paths
 from dclip_core.errors import DownloadError, WeightsError, WeightsMissingError
 from dclip_core.models.clip import create_clip
+from dclip_core.models.download import sha256_file
 from dclip_core.models.registry import ModelSpec, get_model_spec
 from dclip_core.models.weights import (
     cached_weights_path,
@@ -277,16 +278,29 @@ def test_safetensors_loads_as_saved(tiny: TinyWeights) -> None:
 def test_openai_jit_archive_loads_with_open_clip_names(
     openai_jit_file: Path, tiny: TinyWeights
 ) -> None:
+    pinned = tiny_spec_with_weights(
+        "tiny-openai",
+        urls=(closed_port_url("ViT-tiny.pt"),),
+        sha256=sha256_file(openai_jit_file),
+        filename="ViT-tiny.pt",
+    )
     assert detect_weights_format(openai_jit_file) == "openai-jit"
-    loaded = load_state_dict(openai_jit_file, get_model_spec("test-tiny"))
+
+    loaded = load_state_dict(openai_jit_file, pinned)
 
     assert loaded.keys() == tiny.state_dict.keys()
     assert all(v.dtype == torch.float32 for v in loaded.values() if v.is_floating_point())
     for key, value in tiny.state_dict.items():
         torch.testing.assert_close(loaded[key], value.half().float(), rtol=0, atol=0)
-    model = create_clip("test-tiny", weights_path=openai_jit_file)
+    import_weights(pinned, openai_jit_file)
+    model = create_clip(pinned)
     for got, expected in zip(model_outputs(model), model_outputs(source_model()), strict=True):
         torch.testing.assert_close(got, expected, rtol=0, atol=5e-3)  # fp16 weights
+
+
+def test_an_unpinned_torchscript_archive_is_refused(openai_jit_file: Path) -> None:
+    with pytest.raises(WeightsError, match=r"refusing to load TorchScript archive .*ViT-tiny\.pt"):
+        create_clip("test-tiny", weights_path=openai_jit_file)
 
 
 def test_torch_checkpoint_is_unwrapped(tiny: TinyWeights, tmp_path: Path) -> None:
