@@ -97,11 +97,11 @@ def photo_strip(name: str, size: tuple[int, int]) -> Image.Image:
 
 def large_photo(size: tuple[int, int] = LARGE_PHOTO_SIZE, seed: int = 0) -> Image.Image:
     """A camera-sized RGB photo: a sample scaled up, with sensor-like grain for real detail."""
-    base = photo("motorcycle", size)
+    base = np.asarray(photo("motorcycle", size), dtype=np.int16)
     rng = np.random.default_rng(seed)
-    grain = rng.normal(0.0, 6.0, size=(size[1], size[0], 1)).astype(np.float32)
-    pixels = np.asarray(base, dtype=np.float32) + grain
-    return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")
+    # Luminance grain, one value per pixel shared by the channels, like a sensor's.
+    grain = rng.integers(-10, 11, size=(size[1], size[0], 1), dtype=np.int16)
+    return Image.fromarray(np.clip(base + grain, 0, 255).astype(np.uint8), "RGB")
 
 
 def sixteen_bit(name: str = "camera", size: tuple[int, int] | None = None) -> Image.Image:
