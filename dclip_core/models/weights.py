@@ -72,7 +72,11 @@ def verify_cached_weights(spec: ModelSpec) -> Path | None:
     path = weights_file_path(spec)
     if not path.is_file():
         return None
-    if sha256_file(path) != source.sha256:
+    try:
+        actual = sha256_file(path)
+    except OSError as exc:
+        raise WeightsError(f"cannot read cached weights {path}: {exc.strerror or exc}") from exc
+    if actual != source.sha256:
         # Same size and mtime but other bytes (disk damage): the stamp must not vouch for it.
         _stamp_path(path).unlink(missing_ok=True)
         return None
@@ -165,8 +169,13 @@ def import_weights(spec: ModelSpec, path: Path) -> Path:
     if not src.is_file():
         raise WeightsError(f"cannot import {src}: no such file")
     dest = weights_file_path(spec)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".import", dir=dest.parent)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".import", dir=dest.parent)
+    except OSError as exc:
+        raise WeightsError(
+            f"cannot import {src}: cannot write to {dest.parent} ({exc.strerror or exc})"
+        ) from exc
     tmp = Path(tmp_name)
     try:
         hasher = hashlib.sha256()
@@ -176,7 +185,7 @@ def import_weights(spec: ModelSpec, path: Path) -> Path:
                     while chunk := f.read(_COPY_CHUNK_BYTES):
                         hasher.update(chunk)
                         out.write(chunk)
-            except OSError as exc:
+            except OSError as exc:  # reading the source or writing the copy (disk full)
                 raise WeightsError(f"cannot import {src}: {exc.strerror or exc}") from exc
             actual = hasher.hexdigest()
             if actual != source.sha256:
@@ -188,6 +197,9 @@ def import_weights(spec: ModelSpec, path: Path) -> Path:
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, dest)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise WeightsError(f"cannot import {src} into {dest}: {exc.strerror or exc}") from exc
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -317,9 +329,15 @@ def _stamp_path(path: Path) -> Path:
 
 
 def _write_stamp(path: Path, sha256: str) -> None:
-    st = path.stat()
-    stamp = {"sha256": sha256, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
-    atomic_write_text(_stamp_path(path), json.dumps(stamp))
+    try:
+        st = path.stat()
+        stamp = {"sha256": sha256, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+        atomic_write_text(_stamp_path(path), json.dumps(stamp))
+    except OSError as exc:
+        raise WeightsError(
+            f"cannot record that {path} was verified ({exc.strerror or exc}); check the "
+            "permissions of that folder"
+        ) from exc
 
 
 def _stamp_matches(path: Path, sha256: str) -> bool:
