@@ -1,0 +1,216 @@
+"""Torch-free CLIP encoders over a model bundle: images and texts in, L2-normalised vectors out.
+
+This is what indexing, search and the app run. Loading checks the bundle (hashes, format) and
+picks the execution provider, but opens each ONNX session only when first used: a text search
+never pays for loading the image tower, which keeps the start of ``dclip search`` short.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+from PIL import Image
+
+from dclip_core.errors import BundleError
+from dclip_core.runtime.bundle import VARIANTS, BundleManifest, load_manifest
+from dclip_core.runtime.images import load_image
+from dclip_core.runtime.preprocess import preprocess_batch
+from dclip_core.runtime.session import (
+    ProviderChoice,
+    choose_provider,
+    create_session,
+    optimization_for_variant,
+)
+from dclip_core.runtime.tokenizer import ClipTokenizer
+
+ImageInput = Image.Image | str | Path
+
+
+class ClipEncoder:
+    """The image and text towers of one bundle, run by ONNX Runtime.
+
+    Build it with :meth:`load`. Methods are safe to call from several threads (ONNX Runtime
+    sessions are; lazy opening is guarded by a lock).
+
+    Attributes:
+        manifest: the verified bundle manifest.
+        provider: the provider sessions run on, e.g. ``"CPUExecutionProvider"``.
+        provider_choice: that provider with the reason it was chosen.
+        variant: ``"fp32"``, ``"fp16"`` or ``"int8"``.
+        threads: intra-op CPU threads per session (0 = ONNX Runtime's default).
+    """
+
+    def __init__(
+        self, manifest: BundleManifest, choice: ProviderChoice, *, threads: int, variant: str
+    ) -> None:
+        self.manifest = manifest
+        self.provider_choice = choice
+        self.provider = choice.provider
+        self.threads = threads
+        self.variant = variant
+        self._image_file, self._text_file = manifest.tower_files(variant)
+        self._lock = threading.Lock()
+        self._image_session: ort.InferenceSession | None = None
+        self._text_session: ort.InferenceSession | None = None
+        self._tokenizer: ClipTokenizer | None = None
+
+    @classmethod
+    def load(
+        cls,
+        bundle: Path | str,
+        *,
+        provider: str = "auto",
+        threads: int = 0,
+        variant: str = "fp32",
+    ) -> ClipEncoder:
+        """Open a bundle for inference.
+
+        Args:
+            bundle: a bundle folder or the name of one under the bundles folder.
+            provider: ``"auto"``, ``"cpu"`` or ``"cuda"`` (see :mod:`dclip_core.runtime.session`).
+            threads: intra-op CPU threads; 0 lets ONNX Runtime choose.
+            variant: which encoding of the towers to run: ``"fp32"``, or ``"int8"`` / ``"fp16"``
+                when the bundle was exported with them.
+
+        Raises:
+            BundleError: the bundle is missing, of another format, tampered with, or lacks the
+                variant.
+            ExecutionProviderError: the provider cannot be used.
+        """
+        if variant not in VARIANTS:
+            raise BundleError(f"unknown variant {variant!r}; use one of {', '.join(VARIANTS)}")
+        manifest = load_manifest(bundle)
+        return cls(manifest, choose_provider(provider), threads=threads, variant=variant)
+
+    @property
+    def embed_dim(self) -> int:
+        return self.manifest.embed_dim
+
+    @property
+    def fingerprint(self) -> str:
+        """Id of the model (and variant) that produced the vectors; keys stored embeddings."""
+        return self.manifest.variant_fingerprint(self.variant)
+
+    @property
+    def tokenizer(self) -> ClipTokenizer:
+        """The bundle's tokenizer (loaded on first use)."""
+        with self._lock:
+            if self._tokenizer is None:
+                self._tokenizer = ClipTokenizer(
+                    self.manifest.file_path(self.manifest.text.tokenizer),
+                    self.manifest.text.context_length,
+                )
+            return self._tokenizer
+
+    def embed_images(self, images: Sequence[ImageInput], batch_size: int = 32) -> np.ndarray:
+        """Embed images given as PIL images or file paths.
+
+        Files are decoded in full with EXIF orientation applied
+        (:func:`~dclip_core.runtime.images.load_image`).
+
+        Returns:
+            ``(len(images), embed_dim)`` float32, each row L2-normalised.
+
+        Raises:
+            ImageDecodeError: a file cannot be decoded (names the file).
+        """
+        _check_batch_size(batch_size)
+        out = np.empty((len(images), self.embed_dim), dtype=np.float32)
+        cfg = self.manifest.image.preprocess
+        for start in range(0, len(images), batch_size):
+            chunk = images[start : start + batch_size]
+            pil = [
+                item if isinstance(item, Image.Image) else load_image(Path(item)) for item in chunk
+            ]
+            out[start : start + len(chunk)] = self.embed_pixels(preprocess_batch(pil, cfg))
+        return out
+
+    def embed_pixels(self, pixels: np.ndarray) -> np.ndarray:
+        """Embed already preprocessed images.
+
+        Args:
+            pixels: ``(B, 3, S, S)`` float32, from
+                :func:`~dclip_core.runtime.preprocess.preprocess_batch` with this bundle's
+                preprocessing.
+
+        Returns:
+            ``(B, embed_dim)`` float32, L2-normalised rows.
+        """
+        size = self.manifest.image.preprocess.size
+        if pixels.ndim != 4 or pixels.shape[1:] != (3, size, size):
+            raise ValueError(f"pixels must have shape (B, 3, {size}, {size}), not {pixels.shape}")
+        if len(pixels) == 0:
+            return np.zeros((0, self.embed_dim), dtype=np.float32)
+        session = self._session("image")
+        (embeddings,) = session.run(
+            ["embeddings"], {"pixels": np.ascontiguousarray(pixels, np.float32)}
+        )
+        return np.asarray(embeddings, dtype=np.float32)
+
+    def embed_texts(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        """Embed texts (queries, captions).
+
+        Returns:
+            ``(len(texts), embed_dim)`` float32, L2-normalised rows.
+        """
+        _check_batch_size(batch_size)
+        if isinstance(texts, str):
+            texts = [texts]
+        out = np.empty((len(texts), self.embed_dim), dtype=np.float32)
+        for start in range(0, len(texts), batch_size):
+            chunk = texts[start : start + batch_size]
+            ids = self.tokenizer(chunk)
+            (embeddings,) = self._session("text").run(["embeddings"], {"input_ids": ids})
+            out[start : start + len(chunk)] = embeddings
+        return out
+
+    def encode_text_tokens(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Embeddings plus per-token states, for span-level explanations.
+
+        Returns:
+            ``(embeddings, token_states, input_ids)``: ``(B, D)`` L2-normalised float32;
+            ``(B, L, D)`` float32, each token's final state after the final layer norm and text
+            projection, not normalised; ``(B, L)`` int64 token ids (start token, BPE ids, end
+            token, zero padding).
+        """
+        if isinstance(texts, str):
+            texts = [texts]
+        ids = self.tokenizer(texts)
+        if len(ids) == 0:
+            dim, length = self.embed_dim, self.manifest.text.context_length
+            return (
+                np.zeros((0, dim), np.float32),
+                np.zeros((0, length, dim), np.float32),
+                ids,
+            )
+        embeddings, states = self._session("text").run(
+            ["embeddings", "token_states"], {"input_ids": ids}
+        )
+        return np.asarray(embeddings, np.float32), np.asarray(states, np.float32), ids
+
+    def _session(self, tower: str) -> ort.InferenceSession:
+        with self._lock:
+            if tower == "image":
+                if self._image_session is None:
+                    self._image_session = self._open(self._image_file)
+                return self._image_session
+            if self._text_session is None:
+                self._text_session = self._open(self._text_file)
+            return self._text_session
+
+    def _open(self, relative: str) -> ort.InferenceSession:
+        return create_session(
+            self.manifest.file_path(relative),
+            self.provider_choice,
+            threads=self.threads,
+            optimization=optimization_for_variant(self.variant),
+        )
+
+
+def _check_batch_size(batch_size: int) -> None:
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, not {batch_size}")
