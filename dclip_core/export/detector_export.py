@@ -51,7 +51,7 @@ def export_detector_onnx(detector: YoloDetector, dest: Path, *, opset: int = 17)
     Raises:
         ExportError: tracing or checking the graph failed.
     """
-    import io
+    import tempfile
 
     import onnx
     import torch
@@ -59,20 +59,21 @@ def export_detector_onnx(detector: YoloDetector, dest: Path, *, opset: int = 17)
     module = copy.deepcopy(detector.module).cpu().eval()
     images = torch.zeros(1, 3, detector.imgsz, detector.imgsz)
     threshold = torch.tensor(detector.conf, dtype=torch.float32)
-    buffer = io.BytesIO()
     try:
-        with torch.no_grad():
+        with torch.no_grad(), tempfile.TemporaryDirectory(prefix="dclip-detector-") as tmp:
+            traced = Path(tmp) / "detector.onnx"
             torch.onnx.export(
                 module,
                 (images, threshold),
-                buffer,
+                traced,
                 input_names=["images", "conf_threshold"],
                 output_names=["detections"],
                 dynamic_axes={"detections": {0: "num_detections"}},
                 opset_version=opset,
-                dynamo=False,  # NMS and data-dependent shapes trace reliably with the TorchScript path
+                # the TorchScript tracer exports NMS and data-dependent shapes reliably
+                dynamo=False,
             )
-        model = onnx.load_from_string(buffer.getvalue())
+            model = onnx.load(traced)
         info = {
             "format": DETECTOR_ONNX_FORMAT,
             "name": detector.name,
