@@ -24,15 +24,20 @@ from dclip_core.runtime.tokenizer import ClipTokenizer
 def encode_text_tokens(
     model: open_clip.CLIP, input_ids: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Run the text tower once and return ``(sentence [B,D], token_states [B,L,D])``.
+    """Run the text tower once and return ``(sentence [B,D], token_states [B,L',D])``.
 
-    Both are projected into the joint space and not normalised. ``sentence`` equals
-    ``model.encode_text(input_ids)``.
+    Both are projected into the joint space and not normalised; ``sentence`` equals
+    ``model.encode_text(input_ids)``. The causal mask means no token sees the padding after the
+    end token, so the tower runs only up to the longest caption of the batch (``L'`` positions):
+    the same states, several times faster than the full context for captions.
     """
+    length = int(input_ids.argmax(dim=-1).max()) + 1
+    ids = input_ids[:, :length]
     cast_dtype = model.transformer.get_cast_dtype()
-    x = model.token_embedding(input_ids).to(cast_dtype)
-    x = x + model.positional_embedding.to(cast_dtype)
-    x = model.transformer(x, attn_mask=model.attn_mask)
+    x = model.token_embedding(ids).to(cast_dtype)
+    x = x + model.positional_embedding[:length].to(cast_dtype)
+    mask = model.attn_mask[:length, :length] if model.attn_mask is not None else None
+    x = model.transformer(x, attn_mask=mask)
     x = model.ln_final(x)
     projection = model.text_projection
     if isinstance(projection, torch.nn.Linear):
@@ -42,7 +47,7 @@ def encode_text_tokens(
     else:
         tokens = x
     # CLIP pools at the end token, which has the highest id in each row.
-    sentence = tokens[torch.arange(tokens.shape[0], device=tokens.device), input_ids.argmax(dim=-1)]
+    sentence = tokens[torch.arange(tokens.shape[0], device=tokens.device), ids.argmax(dim=-1)]
     return sentence, tokens
 
 
@@ -87,7 +92,7 @@ class FrozenTextEncoder:
         device = next(self.model.parameters()).device
         ids = torch.from_numpy(self.tokenizer(list(captions))).to(device)
         sentence, tokens = encode_text_tokens(self.model, ids)
-        context = ids.shape[1]
+        context = tokens.shape[1]
         span_lists: list[list[Span]] = []
         for caption, row in zip(captions, ids.tolist(), strict=True):
             spans = extract_spans(self.tokenizer, caption, self.span_mode)
