@@ -37,6 +37,7 @@ COMMANDS: dict[str, Command] = {}
 # Modules whose import registers sub-commands, in the order `dclip --help` lists them.
 COMMAND_MODULES = (
     "dclip_core.cli.models_cmd",
+    "dclip_core.cli.export_cmd",
     "dclip_core.cli.train_cmd",
     "dclip_core.cli.eval_cmd",
 )

@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 from dclip_core.cli import command, warn_meaningless
-from dclip_core.models import get_model_spec, list_model_specs
+from dclip_core.errors import BundleError, UnknownModelError
+from dclip_core.models import ModelSpec, get_model_spec, list_model_specs
 
 
 @command("models", "list, inspect, download and import models")
@@ -38,6 +40,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
     p_import.add_argument("name", metavar="NAME", help="model name (see `dclip models list`)")
     p_import.add_argument("path", metavar="PATH", type=Path, help="the weights file")
     p_import.set_defaults(handler=run_import)
+
+    p_info = sub.add_parser(
+        "info",
+        help="show a model's weights, bundle, fingerprint and execution provider",
+        description="Show what DCLIP knows about a registered model or an exported bundle: "
+        "weights state, bundle folder and fingerprint, ONNX Runtime providers and the one "
+        "'auto' picks (with the reason when CUDA is listed but unusable).",
+    )
+    p_info.add_argument("target", metavar="NAME|BUNDLE", help="model name or bundle folder")
+    p_info.add_argument("--json", action="store_true", help="machine-readable output")
+    p_info.set_defaults(handler=run_info)
 
 
 def run_list(args: argparse.Namespace) -> int:
@@ -91,3 +104,90 @@ def run_import(args: argparse.Namespace) -> int:
     path = import_weights(spec, args.path)
     print(f"{spec.name}: imported {args.path} (sha256 verified) into {path}")
     return 0
+
+
+def run_info(args: argparse.Namespace) -> int:
+    from dclip_core.export import bundle_path_for
+    from dclip_core.models.weights import cached_weights_path
+    from dclip_core.runtime.bundle import MANIFEST_NAME, load_manifest, resolve_bundle
+    from dclip_core.runtime.session import describe_providers
+
+    info: dict[str, Any] = {"model": None, "weights": None, "bundle": None}
+    spec: ModelSpec | None
+    try:
+        spec = get_model_spec(args.target)
+        bundle_dir = bundle_path_for(spec.name)
+    except UnknownModelError as unknown:
+        # Not a registered name: a bundle folder, or the name of one in the bundles folder.
+        spec = None
+        target = Path(args.target)
+        if target.exists() or "/" in args.target or "\\" in args.target:
+            bundle_dir = resolve_bundle(args.target)
+        else:
+            try:
+                bundle_dir = resolve_bundle(args.target)
+            except BundleError:
+                raise unknown from None
+    if spec is not None:
+        cached = cached_weights_path(spec)
+        info["model"] = spec.to_json()
+        info["weights"] = {
+            "needed": spec.weights is not None,
+            "path": str(cached) if cached else None,
+            "state": "random init (no weights)"
+            if spec.weights is None
+            else ("cached" if cached else f"missing (run `dclip models download {spec.name}`)"),
+        }
+        if spec.meaningless:
+            warn_meaningless(spec.name)
+    if (bundle_dir / MANIFEST_NAME).is_file():
+        manifest = load_manifest(bundle_dir)
+        info["bundle"] = {
+            "path": str(manifest.path),
+            "name": manifest.name,
+            "kind": manifest.kind,
+            "model_spec": manifest.model_spec,
+            "base_model": manifest.base_model,
+            "embed_dim": manifest.embed_dim,
+            "fingerprint": manifest.fingerprint,
+            "variants": {name: v.quality for name, v in manifest.variants.items()},
+            "created": manifest.created,
+            "meaningless": manifest.meaningless,
+        }
+        if spec is None and manifest.meaningless:
+            warn_meaningless(manifest.name)
+    info["providers"] = describe_providers()
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    _print_info(info, bundle_dir)
+    return 0
+
+
+def _print_info(info: dict[str, Any], bundle_dir: Path) -> None:
+    rows: list[tuple[str, str]] = []
+    if info["model"] is not None:
+        model, weights = info["model"], info["weights"]
+        rows.append(("model", f"{model['name']} - {model['description']}"))
+        rows.append(("base", model["base"]))
+        rows.append(("embed dim", str(model["embed_dim"])))
+        state = weights["state"] + (f": {weights['path']}" if weights["path"] else "")
+        rows.append(("weights", state))
+    bundle = info["bundle"]
+    if bundle is None:
+        rows.append(("bundle", f"not exported yet (would be {bundle_dir})"))
+    else:
+        rows.append(("bundle", f"{bundle['path']} ({bundle['kind']}, {bundle['base_model']})"))
+        rows.append(("fingerprint", bundle["fingerprint"]))
+        variants = ["fp32"] + [
+            f"{name} (mean cosine vs fp32: image {q.get('image_mean_cosine', float('nan')):.4f}, "
+            f"text {q.get('text_mean_cosine', float('nan')):.4f})"
+            for name, q in bundle["variants"].items()
+        ]
+        rows.append(("variants", "; ".join(variants)))
+    providers = info["providers"]
+    rows.append(("providers", ", ".join(providers["available"])))
+    rows.append(("auto picks", f"{providers['auto']} ({providers['reason']})"))
+    width = max(len(label) for label, _ in rows)
+    for label, value in rows:
+        print(f"{label:<{width}}  {value}")
