@@ -110,12 +110,22 @@ class OnnxDetector:
         providers: Sequence[str] = ("CPUExecutionProvider",),
     ) -> None:
         import onnxruntime as ort
+        from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
 
+        # ONNX Runtime's load errors do not share a base class beyond Exception
+        load_errors = (
+            ort_errors.Fail,
+            ort_errors.InvalidArgument,
+            ort_errors.InvalidGraph,
+            ort_errors.InvalidProtobuf,
+            ort_errors.NoSuchFile,
+            ort_errors.RuntimeException,
+        )
         try:
             self.session = ort.InferenceSession(str(path), providers=list(providers))
             meta = self.session.get_modelmeta().custom_metadata_map
             info: dict[str, Any] = json.loads(meta[METADATA_KEY])
-        except (OSError, KeyError, ValueError, RuntimeError) as exc:
+        except (OSError, KeyError, ValueError, RuntimeError, *load_errors) as exc:
             raise BundleError(
                 f"{path} is not a DCLIP detector export ({exc}); export it again"
             ) from exc
