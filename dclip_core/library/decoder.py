@@ -41,6 +41,12 @@ _EXIF_IFD = 0x8769
 _DATETIME_ORIGINAL = 0x9003
 _ORIENTATION = 0x0112
 
+# Pillow warns (rather than fails) about damaged EXIF and about images between 89 and 179
+# megapixels; the decoder records what matters, and a warning per file would flood the terminal.
+# Filters are process-wide (catch_warnings is not thread-safe), so they are narrow.
+warnings.filterwarnings("ignore", message="Corrupt EXIF data", category=UserWarning)
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+
 
 @dataclass(frozen=True)
 class DecodeFailure:
@@ -78,11 +84,9 @@ def iso_from_mtime(mtime_ns: int) -> str:
 
 def _probe(path: str) -> tuple[int, int, str | None]:
     """Original pixel size (as the user sees it) and EXIF DateTimeOriginal, from the header only."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        with Image.open(path) as img:
-            width, height = img.size
-            exif = img.getexif()
+    with Image.open(path) as img:
+        width, height = img.size
+        exif = img.getexif()
     taken = None
     orientation = 1
     try:

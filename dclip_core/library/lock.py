@@ -92,8 +92,8 @@ class WriterLock:
         with _HELD_GUARD:
             if key in _HELD_IN_PROCESS:
                 raise LibraryLockedError(
-                    f"library {self.library_dir} is in use by PID {os.getpid()} (this process is "
-                    "already indexing or changing it); wait for that task to finish"
+                    f"library in use by PID {os.getpid()} (this process is already indexing or "
+                    f"changing {self.library_dir}); wait for that task to finish"
                 )
             self.library_dir.mkdir(parents=True, exist_ok=True)
             # "a+" never truncates: the holder's description stays readable until we own the lock.

@@ -119,7 +119,8 @@ def write_hostile_files(folder: Path) -> dict[str, str]:
     Root reads files whatever their mode, so the permission case is only a failure for others.
     """
     folder.mkdir(parents=True, exist_ok=True)
-    photo = sample_photo("astronaut")
+    # Not one of the photos of write_real_photos, so that usable files here are distinct images.
+    photo = sample_photo("colorwheel")
     jpeg = _jpeg_bytes(photo, quality=90)
     png = _png_bytes(photo.resize((256, 256)))
     expected: dict[str, str] = {}

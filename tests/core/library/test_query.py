@@ -1,0 +1,96 @@
+"""Query syntax, the combined query vector and the adaptive relevance cutoff."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dclip_core.library.query import (
+    ImageTerm,
+    SearchQuery,
+    TextTerm,
+    combine_query,
+    parse_weighted,
+    relevance_cutoff,
+)
+
+
+@pytest.mark.parametrize(
+    ("term", "expected"),
+    [
+        ("sunset", ("sunset", 1.0)),
+        ("2:sunset", ("sunset", 2.0)),
+        ("0.5: beach at night", ("beach at night", 0.5)),
+        (".25:fog", ("fog", 0.25)),
+        ("C:\\photos\\a.jpg", ("C:\\photos\\a.jpg", 1.0)),
+        ("note: red", ("note: red", 1.0)),
+        ("3:", ("3:", 1.0)),
+        ("2:/home/me/cat.jpg", ("/home/me/cat.jpg", 2.0)),
+    ],
+)
+def test_weight_prefix(term: str, expected: tuple[str, float]) -> None:
+    assert parse_weighted(term) == expected
+
+
+def test_from_strings_builds_terms() -> None:
+    query = SearchQuery.from_strings(
+        ["beach", "2:sunset"], minus=["people"], images=["1.5:~/cat.jpg"], limit=5
+    )
+    assert query.texts == (TextTerm("beach"), TextTerm("sunset", 2.0))
+    assert query.minus_texts == (TextTerm("people"),)
+    assert query.images == (ImageTerm(path=Path("~/cat.jpg").expanduser(), weight=1.5),)
+    assert query.limit == 5
+    assert query.describe() == f"beach 2:sunset image {Path('~/cat.jpg').expanduser()} -people"
+    with pytest.raises(ValueError, match="exactly one"):
+        ImageTerm()
+
+
+def test_combine_query_is_unit_weighted_and_subtracts() -> None:
+    a = np.array([1.0, 0.0, 0.0], np.float32)
+    b = np.array([0.0, 1.0, 0.0], np.float32)
+    c = np.array([0.0, 0.0, 1.0], np.float32)
+    q = combine_query([(a, 2.0), (b, 1.0)], [(c, 1.0)])
+    assert np.linalg.norm(q) == pytest.approx(1.0)
+    assert q[0] == pytest.approx(2 * q[1])
+    assert q[2] < 0
+    with pytest.raises(ValueError, match="positive"):
+        combine_query([], [(a, 1.0)])
+    with pytest.raises(ValueError, match="cancel"):
+        combine_query([(a, 1.0)], [(a, 1.0)])
+
+
+def test_relevance_marks_only_what_stands_out_from_the_background() -> None:
+    rng = np.random.default_rng(0)
+    dim = 64
+    query = np.zeros(dim, np.float32)
+    query[0] = 1.0
+    background = rng.standard_normal((2000, dim)).astype(np.float32)
+    background /= np.linalg.norm(background, axis=1, keepdims=True)
+    cut = relevance_cutoff(query, background, sensitivity=3.0)
+    scores = background @ query
+    # Only the far tail of the background passes (about 0.1% for a normal-ish distribution).
+    assert (scores >= cut.threshold).mean() < 0.01
+    assert cut.sample_size == 2000
+    assert cut.background_spread > 0
+    close = query + 0.2 * background[0]
+    close /= np.linalg.norm(close)
+    assert float(close @ query) >= cut.threshold
+    # A lower sensitivity lets more through.
+    assert relevance_cutoff(query, background, 1.0).threshold < cut.threshold
+
+
+def test_relevance_is_robust_to_a_large_matching_minority() -> None:
+    rng = np.random.default_rng(1)
+    dim = 64
+    query = np.zeros(dim, np.float32)
+    query[0] = 1.0
+    noise = rng.standard_normal((2000, dim)).astype(np.float32) * 0.15
+    matches = noise[:300] + query  # 15% of the library is about the query
+    background = np.concatenate([matches, noise[300:]])
+    background /= np.linalg.norm(background, axis=1, keepdims=True)
+    cut = relevance_cutoff(query, background, sensitivity=3.0)
+    relevant = (background @ query) >= cut.threshold
+    assert relevant[:300].mean() > 0.95
+    assert relevant[300:].mean() < 0.02
