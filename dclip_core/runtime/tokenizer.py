@@ -182,7 +182,13 @@ class ClipTokenizer:
         Like open_clip, special and padding ids are decoded literally, not dropped; bytes that do
         not form valid UTF-8 (a multi-byte character cut by truncation) become U+FFFD.
         """
-        symbols = "".join(self._id_to_token[int(token_id)] for token_id in ids)
+        vocabulary = self._id_to_token
+        token_ids = [int(token_id) for token_id in ids]
+        # Checked first: a negative id would silently index from the end of the list.
+        if token_ids and (min(token_ids) < 0 or max(token_ids) >= len(vocabulary)):
+            bad = [i for i in token_ids if not 0 <= i < len(vocabulary)]
+            raise ValueError(f"token ids outside the vocabulary (0..{len(vocabulary) - 1}): {bad}")
+        symbols = "".join(vocabulary[token_id] for token_id in token_ids)
         raw = bytes(self._symbol_byte[symbol] for symbol in symbols)
         return raw.decode("utf-8", errors="replace").replace(_WORD_END, " ")
 

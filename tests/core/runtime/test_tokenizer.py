@@ -213,6 +213,13 @@ def test_decode_equals_open_clip(tokenizer: ClipTokenizer, open_clip_tokenizer: 
     assert tokenizer.decode(tokenizer.encode("Café &amp; croissant")) == "café & croissant "
 
 
+def test_decode_rejects_ids_outside_the_vocabulary(tokenizer: ClipTokenizer) -> None:
+    for bad in (-1, 49408):
+        with pytest.raises(ValueError, match="outside the vocabulary"):
+            tokenizer.decode([320, bad])
+    assert tokenizer.decode(np.array([320, 49407])) == "a <end_of_text>"
+
+
 def test_repeated_words_use_the_cache_and_stay_correct(tokenizer: ClipTokenizer) -> None:
     first = tokenizer.encode("photograph photograph")
     assert first[: len(first) // 2] == first[len(first) // 2 :]
