@@ -40,3 +40,21 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
         return real_connect(self, address)  # type: ignore[arg-type]
 
     monkeypatch.setattr(socket.socket, "connect", guarded_connect)
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Folder of a ``test-tiny`` model bundle with int8 and fp16 variants, exported once per session.
+
+    Shared by every test that needs a bundle: treat it as read-only, copy it (``shutil.copytree``)
+    before changing anything in it.
+    """
+    from dclip_core.export import export_model
+
+    root = tmp_path_factory.mktemp("tiny-bundle")
+    # Session fixtures run before the per-test DCLIP_HOME exists; keep the export's own cache
+    # writes (bundle verification) out of the user's real folders too.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DCLIP_HOME", str(root / "home"))
+        manifest = export_model("test-tiny", root / "test-tiny", int8=True, fp16=True)
+    return manifest.path

@@ -211,6 +211,7 @@ def resolve_bundle(name_or_path: str | Path) -> Path:
         named = get_paths().bundles_dir / as_text
         if (named / MANIFEST_NAME).is_file():
             return named.resolve()
+    candidate = candidate.absolute()
     if candidate.is_dir():
         raise BundleError(
             f"{candidate} is not a model bundle (no {MANIFEST_NAME}); export one with "
