@@ -44,7 +44,7 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="session")
 def tiny_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Folder of a ``test-tiny`` model bundle with int8 and fp16 variants, exported once per session.
+    """A ``test-tiny`` model bundle folder with int8 and fp16 variants, exported once per session.
 
     Shared by every test that needs a bundle: treat it as read-only, copy it (``shutil.copytree``)
     before changing anything in it.
