@@ -98,8 +98,7 @@ def load_image(path: Path, *, min_side: int | None = None) -> Image.Image:
         # Hostile or broken files make Pillow's plugins raise SyntaxError, EOFError, struct.error,
         # IndexError, ...; none of them may stop a library scan, and the type is kept in the reason.
         raise ImageDecodeError(path, f"{REASON_CORRUPT}: {type(exc).__name__}: {exc}") from exc
-    if upright is None:  # exif_transpose returns None only when asked to work in place
-        raise AssertionError("ImageOps.exif_transpose returned no image")
+    assert upright is not None  # exif_transpose returns None only when asked to work in place
     return upright
 
 
