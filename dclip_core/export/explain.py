@@ -18,7 +18,6 @@ span mode; the files are added to the bundle's sha256 list, so tampering is caug
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import json
 import shutil
 import warnings
@@ -122,8 +121,8 @@ def add_explain(
         bundle: the bundle folder (its files are verified first).
         teacher_path: a ``teacher.safetensors`` trained on the bundle's base model.
         base_model: the frozen base CLIP (built from the teacher's spec when None).
-        detector: a registered detector to export as ``detector.onnx`` (needs the detector
-            exporter); None leaves the detector out.
+        detector: a registered detector to export as ``detector.onnx`` (network + NMS, the
+            threshold an input); None leaves the detector out.
         progress: called with one line per step.
 
     Returns:
@@ -194,12 +193,10 @@ def add_explain(
 
 
 def _export_detector(name: str, path: Path, say: Progress) -> dict[str, Any]:
-    try:
-        detector_export = importlib.import_module("dclip_core.export.detector_export")
-    except ImportError as exc:
-        raise ExportError(
-            f"cannot export detector {name!r}: the detector exporter is not available ({exc})"
-        ) from exc
+    from dclip_core.export.detector_export import export_detector_onnx
+    from dclip_core.models.detector import create_detector
+
     say(f"exporting detector {name} with NMS to explain/detector.onnx")
-    info = detector_export.export_detector(name, path)
-    return {"file": f"{EXPLAIN_DIR}/detector.onnx", "name": name, **(info or {})}
+    detector = create_detector(name)
+    export_detector_onnx(detector, path)
+    return {"file": f"{EXPLAIN_DIR}/detector.onnx", "name": name, "imgsz": detector.imgsz}
