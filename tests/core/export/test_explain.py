@@ -112,7 +112,7 @@ def test_tampered_explain_file_is_refused(student_bundle: tuple[Path, Path]) -> 
     original = teacher_file.read_bytes()
     try:
         teacher_file.write_bytes(original[:-10])
-        with pytest.raises(BundleError, match="teacher.onnx"):
+        with pytest.raises(BundleError, match=r"teacher\.onnx"):
             load_manifest(target)
     finally:
         teacher_file.write_bytes(original)
