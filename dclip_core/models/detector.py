@@ -189,7 +189,8 @@ def import_ultralytics() -> ModuleType:
     stays clean for ``--events jsonl``), ``ULTRALYTICS_SAFE_LOAD=1`` (.pt files are loaded with
     ``torch.load(weights_only=True)`` against ultralytics' allow-list, never unpickled freely).
     Then its settings: sync and every logger integration off, weights/runs/datasets folders
-    inside our cache (by default they point into the current git checkout).
+    inside our cache (by default they point into the current git checkout). Finally the global
+    ``PIL.Image.open`` and ``torch.save`` it replaces at import are restored.
     """
     paths = get_paths()
     os.environ["YOLO_CONFIG_DIR"] = str(paths.ultralytics_dir)
@@ -198,8 +199,17 @@ def import_ultralytics() -> ModuleType:
     os.environ["YOLO_VERBOSE"] = "0"
     os.environ["ULTRALYTICS_SAFE_LOAD"] = "1"
     paths.ultralytics_dir.mkdir(parents=True, exist_ok=True)
+    import torch
     import ultralytics
-    from ultralytics.utils import SETTINGS
+    from ultralytics.utils import SETTINGS, patches
+
+    # Ultralytics monkey-patches two globals at import. Image.open would try to pip-install a HEIF
+    # plugin whenever *any* code in the process meets an unreadable image; torch.save gains
+    # retries. Neither is wanted outside ultralytics, so put the originals back.
+    if Image.open is patches.image_open:
+        Image.open = patches._image_open
+    if torch.save is patches.torch_save:
+        torch.save = patches._torch_save
 
     cache = paths.cache_dir / "ultralytics"
     wanted = {

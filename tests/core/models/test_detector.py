@@ -209,3 +209,14 @@ def test_detector_and_export_stay_offline_and_inside_dclip_home(tmp_path: Path) 
     assert list(cwd.iterdir()) == []
     assert list(user.iterdir()) == []
     assert (home / "config" / "ultralytics" / "Ultralytics" / "settings.json").is_file()
+
+
+def test_ultralytics_import_leaves_pil_and_torch_save_alone(tiny: YoloDetector) -> None:
+    """Its Image.open patch would pip-install a HEIF plugin on any unreadable image."""
+    import torch
+    from PIL import UnidentifiedImageError
+
+    assert Image.open.__module__ == "PIL.Image"
+    assert torch.save.__module__ == "torch.serialization"
+    with pytest.raises(UnidentifiedImageError):
+        Image.open(REPO / "pyproject.toml")
