@@ -40,6 +40,7 @@ COMMAND_MODULES = (
     "dclip_core.cli.export_cmd",
     "dclip_core.cli.train_cmd",
     "dclip_core.cli.eval_cmd",
+    "dclip_core.cli.library_cmd",
 )
 
 
