@@ -94,7 +94,7 @@ def test_teacher_distill_eval_from_the_command_line(
     out = capsys.readouterr()
     assert code == 0, out.err
     report = json.loads((report_dir / "report.json").read_text())
-    assert [m["name"] for m in report["models"]][0] == "test-tiny"
+    assert report["models"][0]["name"] == "test-tiny"
     assert len(report["comparisons"]) == 2
     torch_student, onnx_student = report["models"][1:]
     assert torch_student["retrieval"]["text_to_image"]["mrr"] == pytest.approx(

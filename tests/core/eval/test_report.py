@@ -1,4 +1,4 @@
-"""Evaluation end to end: retrieval and zero-shot of a torch model and its ONNX bundle, one report."""
+"""Evaluation end to end: retrieval and zero-shot of a torch model and its bundle, one report."""
 
 from __future__ import annotations
 
