@@ -6,6 +6,7 @@ change files work on their own copies.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
@@ -288,3 +289,46 @@ def test_forget_root_removes_its_photos(tmp_path: Path, tiny_encoder: ClipEncode
         library.remove_root(folder)
     conn = sqlite3.connect(library.library_dir / "library.sqlite3")
     assert conn.execute("SELECT COUNT(*) FROM embeddings").fetchone() == (0,)
+
+
+def test_new_model_takes_over_only_when_complete(
+    tmp_path: Path, tiny_bundle: Path, tiny_encoder: ClipEncoder
+) -> None:
+    # A second, genuinely different model: the same towers with another resize mode.
+    other_bundle = tmp_path / "tiny-squash"
+    shutil.copytree(tiny_bundle, other_bundle)
+    manifest = json.loads((other_bundle / "bundle.json").read_text())
+    manifest["name"] = "test-tiny-squash"
+    manifest["image"]["preprocess"]["resize_mode"] = "squash"
+    (other_bundle / "bundle.json").write_text(json.dumps(manifest))
+    other = ClipEncoder.load(other_bundle, provider="cpu")
+    assert other.fingerprint != tiny_encoder.fingerprint
+
+    folder = _copy_photos(tmp_path, names=9)
+    library = _fresh_library(tmp_path)
+    library.index([folder], encoder=tiny_encoder)
+    query = SearchQuery.from_strings(["x"], limit=3)
+    assert library.search(query).model_fingerprint == tiny_encoder.fingerprint
+
+    cancel = CancelToken()
+
+    def stop_after_first_batch(progress: IndexProgress) -> None:
+        if progress.embedded:
+            cancel.cancel()
+
+    options = IndexOptions(batch_size=3, workers=1)
+    partial = library.index(
+        encoder=other, progress=stop_after_first_batch, cancel=cancel, options=options
+    )
+    assert partial.cancelled
+    assert 0 < partial.embedded < 9
+    # Searches keep using the complete model while the new one is partial.
+    assert library.search(query).model_fingerprint == tiny_encoder.fingerprint
+    assert {m.name: (m.active, m.complete) for m in library.models()} == {
+        "test-tiny": (True, True),
+        "test-tiny-squash": (False, False),
+    }
+    done = library.index(encoder=other, options=options)
+    assert done.model_complete
+    assert done.embedded == 9 - partial.embedded
+    assert library.search(query).model_fingerprint == other.fingerprint
