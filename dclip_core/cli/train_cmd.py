@@ -178,7 +178,7 @@ def recipe_overrides(args: argparse.Namespace, stage: str) -> dict[str, Any]:
     return {k: v for k, v in overrides.items() if v != {}}
 
 
-def _records(args: argparse.Namespace) -> tuple[list[Any], dict[str, Any]]:
+def _records(args: argparse.Namespace, verbose: bool) -> tuple[list[Any], dict[str, Any]]:
     from dclip_core.train.datasets import DatasetSource, read_sources
 
     if not args.data:
@@ -188,7 +188,8 @@ def _records(args: argparse.Namespace) -> tuple[list[Any], dict[str, Any]]:
         fmt, path, images = parse_data_spec(spec)
         sources.append(DatasetSource(format=fmt, path=path, images=images))
     records, report = read_sources(sources, karpathy=args.exclude_karpathy)
-    print(f"dclip: data: {report.summary()}", file=sys.stderr)
+    if verbose:
+        print(f"dclip: data: {report.summary()}", file=sys.stderr)
     if not records:
         raise DatasetError(
             f"no usable training images in {', '.join(args.data)} ({report.summary()})"
@@ -216,7 +217,7 @@ def _prepare(args: argparse.Namespace, stage: str) -> tuple[Any, ...]:
         model, run_dir = args.model, args.out
     if model and ctx.is_main and get_model_spec(model).meaningless:
         warn_meaningless(model)
-    records, data = _records(args)
+    records, data = _records(args, verbose=ctx.is_main)
     return ctx, events, recipe, model, run_dir, records, data
 
 

@@ -282,6 +282,8 @@ class TrainingLoop:
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.autocast_dtype is torch.float16)
         self.position = DataPosition()
         self.last_checkpoint: Path | None = None
+        # the same on every rank (only rank 0 knows the path), so all ranks agree on saving
+        self.saved_step: int | None = None
 
     # --- state ----------------------------------------------------------------------------------
 
@@ -298,6 +300,7 @@ class TrainingLoop:
         _set_rng_state(trainer["rng"], self.ctx.device)
         self.position = checkpoint.position
         self.last_checkpoint = checkpoint.path
+        self.saved_step = checkpoint.position.step
 
     def save(self, reason: str) -> Path | None:
         """Checkpoint the current step (rank 0 writes; every rank waits for it)."""
@@ -327,6 +330,7 @@ class TrainingLoop:
         if self.ctx.distributed:
             torch.distributed.barrier()
         self.last_checkpoint = path or self.last_checkpoint
+        self.saved_step = self.position.step
         return path
 
     # --- steps ----------------------------------------------------------------------------------
@@ -512,7 +516,7 @@ class TrainingLoop:
                 signal=result.stop_signal,
                 checkpoint=str(self.last_checkpoint) if self.last_checkpoint else None,
             )
-        elif self.last_checkpoint is None or self.position.batch != 0:
+        elif self.saved_step != self.position.step:
             self.save("end")
         result.position = self.position
         result.last_checkpoint = self.last_checkpoint

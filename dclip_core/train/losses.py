@@ -13,6 +13,7 @@ rank's rows with gradients flowing back to their owners (open_clip's ``gather_wi
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch.nn import functional
@@ -20,20 +21,41 @@ from torch.nn import functional
 PAPER_TEMPERATURE = 0.05
 
 
+class _GatherWithGrad(torch.autograd.Function):
+    """All-gather whose backward sums every rank's gradient and returns this rank's share."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
+        import torch.distributed as dist
+
+        parts = [torch.empty_like(x) for _ in range(dist.get_world_size())]
+        dist.all_gather(parts, x.contiguous())
+        ctx.rank, ctx.rows = dist.get_rank(), x.shape[0]
+        return torch.cat(parts, dim=0)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        import torch.distributed as dist
+
+        grad = grad.contiguous()
+        dist.all_reduce(grad, op=dist.ReduceOp.SUM)
+        return grad[ctx.rank * ctx.rows : (ctx.rank + 1) * ctx.rows]
+
+
 def gather_across_ranks(x: torch.Tensor) -> torch.Tensor:
     """Concatenate ``x`` [b, ...] of every DDP rank in rank order; identity outside DDP.
 
     Gradients flow back to each rank's own rows. Each rank then computes the loss on the full
-    batch; since DDP averages gradients over ranks and the gather's backward sums them, the
-    resulting gradient equals the single-process gradient of the same global batch.
+    batch; since the gather's backward sums the ranks' gradients and DDP averages them, the
+    resulting gradient equals the single-process gradient of the same global batch (every rank
+    must hold the same number of rows, which the loop guarantees).
     """
     import torch.distributed as dist
 
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
         return x
-    from torch.distributed.nn.functional import all_gather
-
-    return torch.cat(all_gather(x), dim=0)
+    gathered: torch.Tensor = _GatherWithGrad.apply(x)
+    return gathered
 
 
 def info_nce(
