@@ -28,7 +28,7 @@ class Benchmark:
 BENCHMARKS: dict[str, Benchmark] = {}
 
 # Modules whose import registers benchmarks.
-BENCHMARK_MODULES: tuple[str, ...] = ()
+BENCHMARK_MODULES: tuple[str, ...] = ("dclip_core.bench.encode",)
 
 
 def benchmark(name: str, help: str, configure: Configure) -> Callable[[Runner], Runner]:
