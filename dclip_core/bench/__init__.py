@@ -28,7 +28,12 @@ class Benchmark:
 BENCHMARKS: dict[str, Benchmark] = {}
 
 # Modules whose import registers benchmarks.
-BENCHMARK_MODULES: tuple[str, ...] = ("dclip_core.bench.encode",)
+BENCHMARK_MODULES: tuple[str, ...] = (
+    "dclip_core.bench.encode",
+    "dclip_core.bench.index",
+    "dclip_core.bench.search",
+    "dclip_core.bench.train",
+)
 
 
 def benchmark(name: str, help: str, configure: Configure) -> Callable[[Runner], Runner]:
