@@ -41,6 +41,7 @@ COMMAND_MODULES = (
     "dclip_core.cli.train_cmd",
     "dclip_core.cli.eval_cmd",
     "dclip_core.cli.library_cmd",
+    "dclip_core.cli.bench_cmd",
 )
 
 

@@ -126,7 +126,17 @@ class Library:
         settings: Settings | None = None,
         ann_params: AnnParams | None = None,
         encoder_loader: EncoderLoader = default_encoder_loader,
+        verify_files: bool = True,
     ) -> None:
+        """Open the library in ``library_dir`` (created and migrated if needed).
+
+        Args:
+            library_dir: the library folder (database, ANN files, writer lock).
+            settings: the user's settings (default: loaded from disk).
+            ann_params: hnswlib settings (defaults chosen by measurement, see AnnParams).
+            encoder_loader: loads a stored model's encoder for text searches.
+            verify_files: drop search results whose file has vanished since indexing.
+        """
         self.library_dir = Path(library_dir)
         self.settings = settings or load_settings()
         self.ann_params = ann_params or AnnParams()
@@ -136,7 +146,7 @@ class Library:
         self._local = threading.local()
         self._stores: list[LibraryStore] = []
         self._guard = threading.Lock()
-        self.engine = SearchEngine(self.library_dir, self.ann_params)
+        self.engine = SearchEngine(self.library_dir, self.ann_params, verify_files=verify_files)
         self._store()  # create / migrate now, so errors surface on open
 
     @classmethod

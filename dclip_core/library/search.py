@@ -75,9 +75,18 @@ class LruCache:
 class SearchEngine:
     """Search state of one library in one process (thread-safe)."""
 
-    def __init__(self, library_dir: Path, params: AnnParams | None = None) -> None:
+    def __init__(
+        self, library_dir: Path, params: AnnParams | None = None, *, verify_files: bool = True
+    ) -> None:
+        """Args:
+        library_dir: the library folder (its ``ann/`` files are read and refreshed).
+        params: ANN construction/query settings.
+        verify_files: drop results whose file vanished since indexing (one ``stat`` per result;
+            benchmarks over synthetic vectors without files turn it off).
+        """
         self.library_dir = library_dir
         self.params = params or AnnParams()
+        self.verify_files = verify_files
         self.query_cache = LruCache()
         self._ann: dict[str, AnnIndex] = {}
         self._samples: dict[str, tuple[int, np.ndarray]] = {}
@@ -97,7 +106,8 @@ class SearchEngine:
             cached = self._samples.get(model.fingerprint)
             if cached is not None and abs(count - cached[0]) <= max(0.1 * cached[0], 0):
                 return cached[1]
-        _, vectors = store.sample_vectors(model.id, RELEVANCE_SAMPLE)
+        _, sample = store.sample_vectors(model.id, RELEVANCE_SAMPLE)
+        vectors = np.ascontiguousarray(sample, dtype=np.float32)
         with self._guard:
             self._samples[model.fingerprint] = (count, vectors)
         return vectors
@@ -225,7 +235,7 @@ class SearchEngine:
             row = rows.get(image_id)
             if row is None:
                 continue  # removed by an indexer after the index was read
-            if not os.path.exists(row.path):
+            if self.verify_files and not os.path.exists(row.path):
                 warnings.append(f"{row.path} is no longer on disk (re-index to drop it)")
                 continue
             results.append(

@@ -1,0 +1,288 @@
+"""``dclip bench search``: search latency, recall and memory at 10k / 100k / 1M vectors.
+
+For each size a library is built once and cached (``<cache>/bench/search/...``): N photo rows with
+synthetic 512-d vectors shaped like CLIP embeddings (clusters in a 32-d latent space mapped to 512-d
+plus isotropic noise, normalised — real image embeddings have a low intrinsic dimension; uniformly
+random 512-d vectors have no neighbours worth the name) and the ANN index built with the default
+settings. Then, in a fresh child process per size (so memory is the search's own):
+
+* **search p50/p95**: ``Library.search`` with a new text each time (text encoding by the
+  ``random-vit-b-32`` bundle + ANN + metadata), warm, in-process;
+* **ANN vs numpy**: top-10 of held-out vectors by hnswlib vs numpy brute force over the same
+  vectors (the baseline), p50 each, and recall@10 of the ANN against it;
+* **peak RSS** of the search process (before the baseline loads its own copy of the vectors).
+
+With 10k in the sizes, **cold start** is ``dclip search "q" --json`` in a fresh process over the
+10k library (its rows point to real, empty files so the CLI runs its usual file checks).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dclip_core.bench import benchmark
+from dclip_core.bench.index import peak_rss_mb
+
+LATENT_DIM = 32
+CLUSTERS = 1000
+BUILD_VERSION = 1
+
+
+def clip_like_vectors(n: int, dim: int, seed: int, offset: int = 0) -> np.ndarray:
+    """Deterministic unit vectors with CLIP-like structure; rows ``offset..offset+n``."""
+    centres = np.random.default_rng(1).standard_normal((CLUSTERS, LATENT_DIM)).astype(np.float32)
+    mixing = np.random.default_rng(2).standard_normal((LATENT_DIM, dim)).astype(np.float32)
+    out = np.empty((n, dim), dtype=np.float32)
+    chunk = 50_000
+    for start in range(0, n, chunk):
+        rows = min(chunk, n - start)
+        rng = np.random.default_rng([seed, offset + start])
+        labels = rng.integers(0, CLUSTERS, rows)
+        latent = centres[labels] + 0.7 * rng.standard_normal((rows, LATENT_DIM), dtype=np.float32)
+        x = latent @ mixing + 2.0 * rng.standard_normal((rows, dim), dtype=np.float32)
+        out[start : start + rows] = x / np.linalg.norm(x, axis=1, keepdims=True)
+    return out
+
+
+def _configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--sizes",
+        default="10000,100000",
+        help="comma-separated library sizes (add 1000000 for 1M; its first build is long)",
+    )
+    parser.add_argument("--queries", type=int, default=50, help="timed queries per size")
+    parser.add_argument("--model", default="random-vit-b-32", help="model for text encoding")
+    parser.add_argument("--cold-runs", type=int, default=5, help="fresh-process searches (10k)")
+    parser.add_argument("--rebuild", action="store_true", help="rebuild the cached libraries")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _bench_home(n: int, dim: int, seed: int) -> Path:
+    from dclip_core.config import get_paths
+
+    return get_paths().cache_dir / "bench" / "search" / f"n{n}-d{dim}-s{seed}-v{BUILD_VERSION}"
+
+
+def build_library(home: Path, n: int, bundle: Path, fingerprint: str, seed: int = 0) -> Path:
+    """Create (once) a library of ``n`` synthetic photos under ``home`` and its ANN index."""
+    from dclip_core.library.ann import AnnParams
+    from dclip_core.library.ann_sync import sync_ann_index
+    from dclip_core.library.store import LibraryStore
+    from dclip_core.runtime.bundle import load_manifest
+
+    library_dir = home / "data" / "library"
+    marker = home / "complete.json"
+    if marker.is_file():
+        return library_dir
+    if home.exists():
+        shutil.rmtree(home)
+    manifest = load_manifest(bundle)
+    dim = manifest.embed_dim
+    photos = home / "photos"
+    make_files = n <= 10_000  # the cold-start CLI run checks that result files exist
+    store = LibraryStore(library_dir)
+    store.add_root(str(photos))
+    root = store.roots()[0]
+    model = store.ensure_model(fingerprint, manifest.name, dim, str(manifest.path))
+    conn = store.conn
+    chunk = 50_000
+    for start in range(0, n, chunk):
+        rows = min(chunk, n - start)
+        vectors = clip_like_vectors(rows, dim, seed, offset=start)
+        with store.write():
+            image_rows = []
+            for i in range(start, start + rows):
+                folder = photos / f"{2000 + i % 25}" / f"{i // 1000:04d}"
+                path = folder / f"IMG_{i:07d}.jpg"
+                image_rows.append(
+                    (
+                        root.id,
+                        str(path),
+                        str(folder),
+                        3_000_000 + i,
+                        i,
+                        f"{i:064x}",
+                        4000,
+                        3000,
+                        f"{2000 + i % 25}-{1 + i % 12:02d}-{1 + i % 28:02d}T12:00:00",
+                        "exif",
+                        "ok",
+                        time.time(),
+                    )
+                )
+            conn.executemany(
+                "INSERT INTO images (root_id, path, folder, size, mtime_ns, content_hash, width, "
+                "height, taken_at, taken_source, status, indexed_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                image_rows,
+            )
+            ids = [
+                r[0]
+                for r in conn.execute("SELECT id FROM images WHERE id > ? ORDER BY id", (start,))
+            ]
+            store.add_embeddings(conn, model.id, ids, vectors)
+        if make_files:
+            for row in image_rows:
+                Path(row[1]).parent.mkdir(parents=True, exist_ok=True)
+                Path(row[1]).touch()
+        print(f"  built {start + rows}/{n} rows", file=sys.stderr, flush=True)
+    store.mark_root_indexed(root.id)
+    store.complete_model(model.id)
+    model = store.model_by_id(model.id) or model
+    started = time.perf_counter()
+    ann = sync_ann_index(store, model, library_dir, AnnParams())
+    build_s = time.perf_counter() - started
+    store.prune_log(model.id, ann.revision)
+    store.close()
+    marker.write_text(json.dumps({"n": n, "ann_build_s": build_s}))
+    return library_dir
+
+
+def _measure(library_dir: str, bundle: str, n: int, queries: int, seed: int) -> dict[str, Any]:
+    """Child process: warm in-process search latency, ANN vs numpy, recall, peak RSS."""
+    from dclip_core.library import Library, SearchQuery
+    from dclip_core.library.store import LibraryStore
+    from dclip_core.runtime.encoders import ClipEncoder
+
+    encoder = ClipEncoder.load(Path(bundle), provider="cpu")
+    library = Library(Path(library_dir), verify_files=False)
+    started = time.perf_counter()
+    library.search(SearchQuery.from_strings(["warm up"]), encoder=encoder)
+    first_s = time.perf_counter() - started
+    search_ms = []
+    for i in range(queries):
+        query = SearchQuery.from_strings([f"photo number {i} of a quiet street at dusk"], limit=20)
+        started = time.perf_counter()
+        library.search(query, encoder=encoder)
+        search_ms.append((time.perf_counter() - started) * 1000)
+    encode_ms = []
+    for i in range(queries):
+        started = time.perf_counter()
+        encoder.embed_texts([f"another text {i} about mountains"])
+        encode_ms.append((time.perf_counter() - started) * 1000)
+    peak_search_mb = peak_rss_mb()
+    model = library.search_model()
+    assert model is not None
+    store = LibraryStore(Path(library_dir))
+    ann = library.engine.ann_index(store, model)
+    held_out = clip_like_vectors(queries, model.embed_dim, seed + 1, offset=10**9)
+    ann_ms, ann_ids = [], []
+    for q in held_out:
+        started = time.perf_counter()
+        found, _ = ann.search(q, 10)
+        ann_ms.append((time.perf_counter() - started) * 1000)
+        ann_ids.append(found)
+    ids_chunks, vector_chunks = [], []
+    for ids, vectors in store.iter_vectors(model.id, chunk=50_000):
+        ids_chunks.append(ids)
+        vector_chunks.append(np.array(vectors))
+    all_ids = np.concatenate(ids_chunks)
+    matrix = np.concatenate(vector_chunks)
+    numpy_ms, hits = [], 0
+    for q, found in zip(held_out, ann_ids, strict=True):
+        started = time.perf_counter()
+        scores = matrix @ q
+        top = np.argpartition(-scores, 9)[:10]
+        top = top[np.argsort(-scores[top])]
+        numpy_ms.append((time.perf_counter() - started) * 1000)
+        hits += len(set(all_ids[top].tolist()) & set(found.tolist()))
+    return {
+        "n": n,
+        "first_search_s": first_s,
+        "search_p50_ms": statistics.median(search_ms),
+        "search_p95_ms": float(np.percentile(search_ms, 95)),
+        "text_encode_p50_ms": statistics.median(encode_ms),
+        "ann_p50_ms": statistics.median(ann_ms),
+        "numpy_p50_ms": statistics.median(numpy_ms),
+        "recall_at_10": hits / (10 * len(held_out)),
+        "peak_rss_search_mb": peak_search_mb,
+    }
+
+
+def _cold_start(home: Path, runs: int) -> list[float]:
+    env = {**os.environ, "DCLIP_HOME": str(home)}
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        done = subprocess.run(
+            [sys.executable, "-m", "dclip_core", "search", "a dog on a beach", "--json"],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+        times.append(time.perf_counter() - started)
+        if done.returncode != 0:
+            raise RuntimeError(f"cold-start search failed: {done.stderr.strip()}")
+        if not json.loads(done.stdout)["results"]:
+            raise RuntimeError("cold-start search returned no results")
+    return times
+
+
+@benchmark(
+    "search", "search latency/recall/memory at 10k-1M vectors vs numpy brute force", _configure
+)
+def run(args: argparse.Namespace) -> int:
+    from dclip_core.export import ensure_bundle
+    from dclip_core.runtime.bundle import load_manifest
+
+    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    bundle = ensure_bundle(args.model, progress=lambda line: print(line, file=sys.stderr))
+    manifest = load_manifest(bundle)
+    fingerprint = manifest.fingerprint
+    rows = []
+    ctx = multiprocessing.get_context("spawn")
+    cold: list[float] = []
+    for n in sizes:
+        home = _bench_home(n, manifest.embed_dim, 0)
+        if args.rebuild and home.exists():
+            shutil.rmtree(home)
+        print(f"library of {n} vectors: {home}", file=sys.stderr)
+        library_dir = build_library(home, n, bundle, fingerprint)
+        build = json.loads((home / "complete.json").read_text())
+        with ctx.Pool(1) as pool:
+            row = pool.apply(_measure, (str(library_dir), str(bundle), n, args.queries, 0))
+        row["ann_build_s"] = build["ann_build_s"]
+        rows.append(row)
+        if n == 10_000 and args.cold_runs > 0:
+            cold = _cold_start(home, args.cold_runs)
+    result = {
+        "model": manifest.name,
+        "queries": args.queries,
+        "sizes": rows,
+        "cold_start_10k_s": statistics.median(cold) if cold else None,
+        "cold_start_runs_s": cold,
+        "cpu_count": os.cpu_count(),
+    }
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(
+        f"{'vectors':>9} {'search p50':>11} {'p95':>8} {'text enc':>9} {'ANN p50':>8} "
+        f"{'numpy p50':>10} {'speed-up':>9} {'recall@10':>10} {'peak RSS':>9} {'ANN build':>10}"
+    )
+    for r in rows:
+        print(
+            f"{r['n']:>9} {r['search_p50_ms']:>9.2f}ms {r['search_p95_ms']:>6.2f}ms "
+            f"{r['text_encode_p50_ms']:>7.2f}ms {r['ann_p50_ms']:>6.3f}ms "
+            f"{r['numpy_p50_ms']:>8.2f}ms "
+            f"{r['numpy_p50_ms'] / max(r['ann_p50_ms'], 1e-9):>8.1f}x {r['recall_at_10']:>10.4f} "
+            f"{r['peak_rss_search_mb']:>7.0f}MB {r['ann_build_s']:>9.1f}s"
+        )
+    if cold:
+        median = statistics.median(cold)
+        command = 'dclip search "q" --json'
+        print(f"cold start `{command}` over 10k: median {median:.2f} s ({len(cold)} runs)")
+    return 0
