@@ -240,7 +240,9 @@ def _cold_start(bundle: Path, model: Any, repeats: int, threads: int) -> dict[st
         out: dict[str, float] = {}
         for name, command in commands.items():
             _say(f"cold start: {name} ({repeats} fresh processes)")
-            out[name] = median_seconds(functools.partial(_run_fresh, command), repeats)
+            # No warm-up run: the bundle and the weights file were just read or written, so both
+            # paths start from a warm file cache anyway.
+            out[name] = median_seconds(functools.partial(_run_fresh, command), repeats, warmup=0)
     return out
 
 
