@@ -29,10 +29,11 @@ from dclip_core.models.registry import ImagePreprocess, get_model_spec
 from dclip_core.models.teacher import CrossModalTeacher, load_teacher
 from dclip_core.models.text_features import FrozenTextEncoder
 from dclip_core.runtime.tokenizer import ClipTokenizer
+from dclip_core.train.batching import CaptionedRecord, Example
 from dclip_core.train.checkpoint import save_weights
 from dclip_core.train.distributed import DistContext, init_distributed
 from dclip_core.train.events import EventSink
-from dclip_core.train.loop import CaptionedRecord, Example, TrainingLoop
+from dclip_core.train.loop import TrainingLoop
 from dclip_core.train.losses import LossTerms, hybrid_loss
 from dclip_core.train.recipes import Recipe, StudentRecipe, get_recipe
 from dclip_core.train.runs import (

@@ -4,9 +4,8 @@ It owns everything that is not the model: deterministic batching, gradient accum
 clipping, mixed precision on CUDA, DDP, checkpoints every N steps and at epoch ends, exact resume,
 Ctrl-C/SIGTERM, NaN detection and progress events. A stage plugs in through :class:`TrainTask`.
 
-Determinism, which exact resume and the DDP-equals-one-process guarantee rest on: the order of an
-epoch is a permutation drawn from ``(seed, epoch)``, the caption of a sample from
-``(seed, epoch, index)``, so neither depends on how many batches ran before or on which rank.
+Exact resume and the DDP-equals-one-process guarantee rest on :mod:`dclip_core.train.batching`:
+data order and caption draws are pure functions of the seed, the epoch and the sample index.
 """
 
 from __future__ import annotations
@@ -22,11 +21,18 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Literal, Protocol
 
-import numpy as np
 import torch
 from torch import nn
 
 from dclip_core.errors import TrainingError
+from dclip_core.train.batching import (
+    CaptionedRecord,
+    Example,
+    choose_caption,
+    epoch_order,
+    micro_batches,
+    rank_share,
+)
 from dclip_core.train.checkpoint import (
     DataPosition,
     LoadedCheckpoint,
@@ -35,25 +41,7 @@ from dclip_core.train.checkpoint import (
 from dclip_core.train.distributed import DistContext, all_reduce_mean, any_rank
 from dclip_core.train.events import EventSink
 from dclip_core.train.losses import LossTerms
-
-
-class CaptionedRecord(Protocol):
-    """A training image with its captions (``CaptionedImage`` of the dataset readers is one)."""
-
-    @property
-    def path(self) -> Path: ...
-
-    @property
-    def captions(self) -> Sequence[str]: ...
-
-
-@dataclass(frozen=True)
-class Example:
-    """One sample of a step: the record, the caption drawn for it and its dataset index."""
-
-    record: CaptionedRecord
-    caption: str
-    index: int
+from dclip_core.train.optim import build_optimizer, build_scheduler, resolve_precision
 
 
 class TrainTask(Protocol):
@@ -108,79 +96,6 @@ class TrainingResult:
     val_history: list[dict[str, float]] = field(default_factory=list)
     last_checkpoint: Path | None = None
     stop_signal: str | None = None
-
-
-def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
-    """The sample order of an epoch, the same on every rank and after every resume."""
-    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-    return torch.randperm(n, generator=generator).tolist()
-
-
-def choose_caption(record: CaptionedRecord, seed: int, epoch: int, index: int) -> str:
-    """One caption drawn uniformly for ``record`` at ``epoch`` (the paper's random caption)."""
-    captions = record.captions
-    if len(captions) == 1:
-        return captions[0]
-    rng = np.random.default_rng([seed, epoch, index])
-    return captions[int(rng.integers(len(captions)))]
-
-
-def micro_batches(order: Sequence[int], batch_size: int, world_size: int) -> list[list[int]]:
-    """Split an epoch into global micro-batches; a short last batch is trimmed to a multiple of
-    the world size so every rank gets the same number of samples (it is dropped if that is 0)."""
-    batches = [list(order[i : i + batch_size]) for i in range(0, len(order), batch_size)]
-    if batches and len(batches[-1]) % world_size:
-        keep = len(batches[-1]) - len(batches[-1]) % world_size
-        batches[-1] = batches[-1][:keep]
-        if not batches[-1]:
-            batches.pop()
-    return batches
-
-
-def rank_share(batch: Sequence[int], ctx: DistContext) -> list[int]:
-    """This rank's contiguous slice of a global batch (rank order = single-process order)."""
-    per_rank = len(batch) // ctx.world_size
-    return list(batch[ctx.rank * per_rank : (ctx.rank + 1) * per_rank])
-
-
-def build_optimizer(params: list[nn.Parameter], cfg: LoopConfig) -> torch.optim.Optimizer:
-    if cfg.optimizer == "adamw":
-        return torch.optim.AdamW(
-            params, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay
-        )
-    return torch.optim.Adam(
-        params, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay
-    )
-
-
-def build_scheduler(
-    optimizer: torch.optim.Optimizer, cfg: LoopConfig, total_steps: int
-) -> torch.optim.lr_scheduler.LambdaLR:
-    warmup = max(0, cfg.warmup_steps)
-    decay_steps = max(1, total_steps - warmup)
-
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        progress = min(1.0, (step - warmup) / decay_steps)
-        if cfg.schedule == "cosine":
-            return 0.5 * (1.0 + math.cos(math.pi * progress))
-        if cfg.schedule == "linear":
-            return 1.0 - progress
-        return 1.0
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-
-
-def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype, or None for fp32. Autocast is used on CUDA only."""
-    if device.type != "cuda" or precision == "fp32":
-        return None
-    if precision == "fp16":
-        return torch.float16
-    if precision == "bf16" or torch.cuda.is_bf16_supported():
-        return torch.bfloat16
-    return torch.float16
 
 
 class _StopRequest:

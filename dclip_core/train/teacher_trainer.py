@@ -21,9 +21,10 @@ from dclip_core.models.registry import get_model_spec
 from dclip_core.models.teacher import CrossModalTeacher, save_teacher
 from dclip_core.models.text_features import FrozenTextEncoder
 from dclip_core.runtime.tokenizer import ClipTokenizer
+from dclip_core.train.batching import CaptionedRecord, Example
 from dclip_core.train.distributed import DistContext, init_distributed
 from dclip_core.train.events import EventSink
-from dclip_core.train.loop import CaptionedRecord, Example, LoopConfig, TrainingLoop
+from dclip_core.train.loop import LoopConfig, TrainingLoop
 from dclip_core.train.losses import LossTerms, teacher_loss
 from dclip_core.train.recipes import Recipe, get_recipe
 from dclip_core.train.runs import (

@@ -15,10 +15,10 @@ import torch
 from dclip_core.errors import TrainingError
 from dclip_core.models.clip import create_clip
 from dclip_core.models.teacher import load_teacher
+from dclip_core.train.batching import epoch_order
 from dclip_core.train.checkpoint import latest_checkpoint, load_checkpoint
 from dclip_core.train.distill import load_student, select_trainable, train_student
 from dclip_core.train.events import EventSink
-from dclip_core.train.loop import epoch_order
 from dclip_core.train.recipes import StudentRecipe
 from dclip_core.train.regions import RegionCache
 from dclip_core.train.runs import split_train_val
