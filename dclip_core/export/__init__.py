@@ -52,6 +52,7 @@ def export_model(
     """
     from dclip_core.export.bundle_writer import write_bundle
     from dclip_core.models.clip import create_clip
+    from dclip_core.models.weights import ensure_weights
 
     spec = get_model_spec(model_name)
     say = progress or (lambda _line: None)
@@ -66,8 +67,12 @@ def export_model(
         provenance["checkpoint_sha256"] = sha256_file(checkpoint)
         default_name = checkpoint.stem
     else:
-        say(f"building {spec.name}" + (" (random weights)" if spec.weights is None else ""))
-        model = create_clip(spec)
+        weights = None
+        if spec.weights is not None:
+            # Before building the model: a missing file is reported without seconds of init.
+            weights = ensure_weights(spec)
+        say(f"building {spec.name}" + (" (random weights)" if weights is None else ""))
+        model = create_clip(spec, weights_path=weights)
         source = f"model:{spec.name}"
         default_name = spec.name
     return write_bundle(

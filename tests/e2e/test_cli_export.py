@@ -91,6 +91,19 @@ def test_unknown_model_is_one_line(capsys: pytest.CaptureFixture[str], tmp_path:
     assert_one_line_error(code, err, "unknown model 'no-such-model'")
 
 
+def test_missing_weights_offline_is_one_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DCLIP_OFFLINE", "1")
+    out_dir = tmp_path / "b32"
+    code, _, err = run_cli(capsys, "export", "--model", "clip-vit-b-32", "--out", str(out_dir))
+    assert_one_line_error(
+        code, err, "ViT-B-32-openai.pt", "dclip models download", "dclip models import"
+    )
+    assert "building" not in err
+    assert not out_dir.exists()
+
+
 def test_missing_bundle_is_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     code, _, err = run_cli(capsys, "models", "info", str(tmp_path / "gone"))
     assert_one_line_error(code, err, "no model bundle at", "dclip export")
