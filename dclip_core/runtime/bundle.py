@@ -5,29 +5,38 @@ the image and text towers, optional quantised variants, and the tokenizer vocabu
 DESIGN.md §4). :func:`load_manifest` refuses anything it cannot trust: another format, a format
 version this DCLIP does not read, a file that is missing or whose sha256 differs from the manifest.
 
-Hashing a ViT-B bundle (~600 MB) takes seconds, which every search would pay. So a successful check
-is remembered per file as ``(size, mtime_ns, sha256)`` in the user cache
-(``<cache>/verified-bundles/<key>.json``, keyed by the bundle's absolute path), not in the bundle
-folder: bundles may live on read-only media, and the folder stays exactly what the exporter wrote.
-A file whose size or modification time changed is hashed again. This catches truncated, replaced
-and corrupted files; it does not defend against someone who can write both the bundle and the
-user's cache and restores the old mtime on purpose.
+Hash checks are remembered between loads (:mod:`dclip_core.runtime.bundle_verify`), so a search
+does not re-hash hundreds of megabytes each time it starts.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import logging
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal, cast
 
-from dclip_core.config.paths import atomic_write_text, get_paths
+from dclip_core.config.paths import get_paths
 from dclip_core.errors import BundleError
 from dclip_core.models.registry import ImagePreprocess
+from dclip_core.runtime.bundle_verify import sha256_file, verify_files
 
-log = logging.getLogger(__name__)
+__all__ = [
+    "BUNDLE_FORMAT",
+    "BUNDLE_FORMAT_VERSION",
+    "MANIFEST_NAME",
+    "TOKENIZER_FILE",
+    "VARIANTS",
+    "BundleKind",
+    "BundleManifest",
+    "BundleVariant",
+    "ImageTower",
+    "TextTower",
+    "load_manifest",
+    "resolve_bundle",
+    "sha256_file",
+]
 
 BUNDLE_FORMAT = "dclip-bundle"
 BUNDLE_FORMAT_VERSION = 1
@@ -38,9 +47,6 @@ BundleKind = Literal["clip", "dclip-student"]
 _KINDS: tuple[str, ...] = ("clip", "dclip-student")
 # fp32 is the base model; other variants are optional extra files next to it.
 VARIANTS: tuple[str, ...] = ("fp32", "fp16", "int8")
-
-_HASH_CHUNK = 4 * 1024 * 1024
-_VERIFY_CACHE_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -177,15 +183,6 @@ class BundleManifest:
         }
 
 
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, read in chunks so large models do not fill memory."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(_HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def resolve_bundle(name_or_path: str | Path) -> Path:
     """Find a bundle folder from a path or a name under the bundles folder.
 
@@ -247,7 +244,8 @@ def load_manifest(bundle: str | Path, *, verify: bool = True) -> BundleManifest:
         ) from exc
     manifest = _parse_manifest(folder, data)
     if verify:
-        _verify_files(manifest, hashlib.sha256(raw_text.encode("utf-8")).hexdigest())
+        manifest_digest = hashlib.sha256(raw_text.encode("utf-8")).hexdigest()
+        verify_files(manifest.path, manifest.files, manifest_digest)
     return manifest
 
 
@@ -345,72 +343,3 @@ def _relative_file(name: Any) -> str:
     if pure.is_absolute() or ".." in pure.parts or "\\" in name or ":" in name:
         raise ValueError(f"file {name!r} is not a plain path inside the bundle")
     return pure.as_posix()
-
-
-def _verify_cache_file(folder: Path) -> Path:
-    key = hashlib.sha256(str(folder).encode("utf-8")).hexdigest()[:24]
-    return get_paths().cache_dir / "verified-bundles" / f"{key}.json"
-
-
-def _read_verify_cache(cache_file: Path, manifest_digest: str) -> dict[str, Any]:
-    try:
-        data = json.loads(cache_file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError) as exc:
-        # The cache only saves time: an unreadable one means hashing again, and is rewritten.
-        log.warning("ignoring unreadable bundle verification cache %s: %s", cache_file, exc)
-        return {}
-    if (
-        not isinstance(data, dict)
-        or data.get("version") != _VERIFY_CACHE_VERSION
-        or data.get("manifest_sha256") != manifest_digest
-        or not isinstance(data.get("files"), dict)
-    ):
-        return {}
-    files: dict[str, Any] = data["files"]
-    return files
-
-
-def _verify_files(manifest: BundleManifest, manifest_digest: str) -> None:
-    cache_file = _verify_cache_file(manifest.path)
-    cached = _read_verify_cache(cache_file, manifest_digest)
-    verified: dict[str, dict[str, Any]] = {}
-    changed = False
-    for name, expected in sorted(manifest.files.items()):
-        path = manifest.file_path(name)
-        try:
-            stat = path.stat()
-        except FileNotFoundError:
-            raise BundleError(
-                f"bundle {manifest.path} is incomplete: {name} is missing; re-export the bundle"
-            ) from None
-        except OSError as exc:
-            raise BundleError(f"cannot read {path} ({exc})") from exc
-        entry = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": expected}
-        if cached.get(name) == entry:
-            verified[name] = entry
-            continue
-        try:
-            actual = sha256_file(path)
-        except OSError as exc:
-            raise BundleError(f"cannot read {path} ({exc})") from exc
-        if actual != expected:
-            raise BundleError(
-                f"{path} does not match the sha256 in {MANIFEST_NAME} (the file was modified, "
-                "truncated or replaced); re-export the bundle or restore the file"
-            )
-        verified[name] = entry
-        changed = True
-    if changed or set(cached) != set(verified):
-        payload = {
-            "version": _VERIFY_CACHE_VERSION,
-            "bundle": str(manifest.path),
-            "manifest_sha256": manifest_digest,
-            "files": verified,
-        }
-        try:
-            atomic_write_text(cache_file, json.dumps(payload, indent=1) + "\n")
-        except OSError as exc:
-            # Verification succeeded; failing to remember it costs time on the next load only.
-            log.warning("could not save bundle verification cache %s: %s", cache_file, exc)
