@@ -343,9 +343,9 @@ class TrainingLoop:
                 accumulated: list[dict[str, float]] = []
                 batch_index = self.position.batch
                 while batch_index < len(batches) and self.position.step < self.total_steps:
-                    is_last_of_step = len(
-                        accumulated
-                    ) + 1 == cfg.grad_accum or batch_index + 1 == len(batches)
+                    # an epoch's leftover micro-batches make one last, shorter accumulation
+                    step_full = len(accumulated) + 1 == cfg.grad_accum
+                    is_last_of_step = step_full or batch_index + 1 == len(batches)
                     share = rank_share(batches[batch_index], self.ctx)
                     terms = self._micro_step(self._examples(share, epoch), sync=is_last_of_step)
                     if not all(math.isfinite(v) for v in terms.values()):
