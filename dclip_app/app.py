@@ -1,4 +1,4 @@
-"""Building the application window (shared by ``dclip-app``, the tests and the screenshot script)."""
+"""Building the application window (for ``dclip-app``, the tests and the screenshot script)."""
 
 from __future__ import annotations
 

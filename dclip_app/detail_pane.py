@@ -51,7 +51,7 @@ class DetailPane(QWidget):
         super().__init__(parent)
         self.setObjectName("DetailPane")
         self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
-        self.setMinimumWidth(280)
+        self.setMinimumWidth(230)
         self._previews = previews
         self._sources = sources
         self._hit: SearchHit | None = None
@@ -62,7 +62,7 @@ class DetailPane(QWidget):
         self.preview = QLabel()
         self.preview.setObjectName("DetailPreview")
         self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.preview.setMinimumSize(QSize(240, 200))
+        self.preview.setMinimumSize(QSize(200, 180))
         self.preview.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
 
         self.name_label = QLabel()

@@ -60,7 +60,7 @@ class FolderSidebar(QWidget):
         self.setObjectName("Sidebar")
         self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
         self.setAcceptDrops(True)
-        self.setMinimumWidth(220)
+        self.setMinimumWidth(170)
 
         title = QLabel("FOLDERS")
         title.setObjectName("SidebarTitle")

@@ -228,6 +228,10 @@ class WorkerPool(QObject):
         """Workers whose task has not finished yet."""
         return [w for w in self._live if w.is_running]
 
+    def is_idle(self) -> bool:
+        """True when every task finished and its callbacks ran on the GUI thread."""
+        return not self._live
+
     def cancel_all(self) -> None:
         for worker in list(self._live):
             worker.cancel()

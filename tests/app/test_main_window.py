@@ -1,0 +1,221 @@
+"""The main window end to end, with the real library and the test-tiny bundle."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDropEvent
+from pytestqt.qtbot import QtBot
+
+from dclip_app.main_window import LIBRARY_PAGE, MainWindow
+from dclip_core.library.library import Library
+from tests.app.conftest import PHOTOS, wait_for_indexing
+
+pytestmark = pytest.mark.gui
+
+
+def add_and_index(qtbot: QtBot, window: MainWindow, folder: Path) -> None:
+    with qtbot.waitSignal(window.service.index_finished, timeout=60_000):
+        window.sidebar.add_requested.emit([folder])  # what the + button and a folder drop do
+    wait_for_indexing(qtbot, window)
+
+
+def search_for(qtbot: QtBot, window: MainWindow, text: str) -> None:
+    with qtbot.waitSignal(window.service.search_done, timeout=15_000):
+        window.search_bar.text_field.clear()
+        qtbot.keyClicks(window.search_bar.text_field, text)  # debounced search-as-you-type
+
+
+def shown_paths(window: MainWindow) -> list[Path]:
+    return [Path(h.path) for h in window.results_model.hits]
+
+
+def test_add_folder_index_and_search_as_you_type(
+    qtbot: QtBot, window: MainWindow, photo_library: Path
+) -> None:
+    assert window.pages.currentIndex() == LIBRARY_PAGE
+    assert "Model:" in window.model_status.text()
+    assert "CPU" in window.model_status.text()
+    assert "library is empty" in window.empty_label.text()
+
+    add_and_index(qtbot, window, photo_library)
+
+    folder_item = window.sidebar.folder_list.item(1).text()
+    assert folder_item.startswith("photos")
+    assert "8 photos" in folder_item
+    assert "Library up to date" in window.index_status.label.text()
+
+    search_for(qtbot, window, "an orange circle, 2:sunset")
+    assert window.results_stack.currentWidget() is window.results_view
+    assert sorted(p.name for p in shown_paths(window)) == sorted(f"{n}.jpg" for _, n, *_ in PHOTOS)
+    assert window.summary_label.text().startswith("8 results")
+    scores = [h.score for h in window.results_model.hits]
+    assert scores == sorted(scores, reverse=True)
+
+    # Keyboard: the first result becomes current and fills the detail pane.
+    window.results_view.setFocus()
+    window.results_view.select_first()
+    first = window.results_model.hits[0]
+    assert window.detail.name_label.text() == Path(first.path).name
+    assert f"{first.score:.3f}" in window.detail.fields["Score"].text()
+    assert window.detail.similar_button.isEnabled()
+
+
+def test_search_by_example_drop_and_find_similar(
+    qtbot: QtBot, window: MainWindow, photo_library: Path
+) -> None:
+    add_and_index(qtbot, window, photo_library)
+    example = photo_library / "forest" / "moss.jpg"
+
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(example))])
+    drop = QDropEvent(
+        QPointF(5, 5), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )  # fmt: skip
+    with qtbot.waitSignal(window.service.search_done, timeout=15_000):
+        window.search_bar.drop_area.dropEvent(drop)
+    assert window.search_bar.drop_area.text() == "Like: moss.jpg"
+    assert shown_paths(window)[0] == example  # a photo is most like itself
+
+    # "Find similar" from the detail pane searches by that library photo.
+    window.results_view.setCurrentIndex(window.results_model.index(3, 0))
+    chosen = window.detail.hit
+    assert chosen is not None
+    with qtbot.waitSignal(window.service.search_done, timeout=15_000):
+        qtbot.mouseClick(window.detail.similar_button, Qt.MouseButton.LeftButton)
+    assert shown_paths(window)[0] == Path(chosen.path)
+
+    with qtbot.waitSignal(window.service.search_done, timeout=15_000):
+        window.search_bar.clear_example()
+        window.search_bar.text_field.setText("green")
+        window.search_bar.emit_now()
+    assert window.search_bar.drop_area.text().startswith("Drop a photo")
+
+
+def test_folder_date_filters_and_sort(
+    qtbot: QtBot, window: MainWindow, photo_library: Path
+) -> None:
+    with qtbot.waitSignal(window.service.index_finished, timeout=60_000):
+        window.sidebar.add_requested.emit([photo_library / "beach", photo_library / "forest"])
+    wait_for_indexing(qtbot, window)
+    search_for(qtbot, window, "a photo")
+    assert len(shown_paths(window)) == 8
+
+    # Selecting the "forest" folder in the sidebar filters the results to it.
+    rows = [window.sidebar.folder_list.item(r).text() for r in range(3)]
+    assert rows[0].startswith("All folders")
+    forest_row = next(r for r, text in enumerate(rows) if text.startswith("forest"))
+    with qtbot.waitSignal(window.service.search_done, timeout=15_000):
+        window.sidebar.folder_list.setCurrentRow(forest_row)
+    assert {p.parent.name for p in shown_paths(window)} == {"forest"}
+    assert len(shown_paths(window)) == 4
+    with qtbot.waitSignal(window.service.search_done, timeout=15_000):
+        window.sidebar.folder_list.setCurrentRow(0)
+    assert len(shown_paths(window)) == 8
+
+    # Date range: photos taken in 2021 only (the "to" day is inclusive).
+    with qtbot.waitSignal(window.service.search_done, timeout=15_000):
+        window.search_bar.set_date_range(date(2021, 1, 1), date(2021, 12, 31))
+    assert sorted(p.name for p in shown_paths(window)) == ["sand.jpg", "sunset.jpg"]
+
+    # Sort by date, newest first, over all years.
+    with qtbot.waitSignal(window.service.search_done, timeout=15_000):
+        window.search_bar.set_date_range(None, None)
+    with qtbot.waitSignal(window.service.search_done, timeout=15_000):
+        window.search_bar.sort_combo.setCurrentIndex(1)
+    taken = [h.taken_at for h in window.results_model.hits]
+    assert taken == sorted(taken, reverse=True)
+    assert not window.results_model.has_separator  # the cutoff line only makes sense by score
+
+
+def test_negative_terms_change_the_ranking(
+    qtbot: QtBot, window: MainWindow, photo_library: Path
+) -> None:
+    add_and_index(qtbot, window, photo_library)
+    search_for(qtbot, window, "green forest")
+    plain = [h.score for h in window.results_model.hits]
+    with qtbot.waitSignal(window.service.search_done, timeout=15_000):
+        qtbot.keyClicks(window.search_bar.without_field, "trees")
+    without = [h.score for h in window.results_model.hits]
+    assert len(without) == len(plain)
+    assert without != plain
+
+
+def test_remove_folder_empties_results(
+    qtbot: QtBot, window: MainWindow, photo_library: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_and_index(qtbot, window, photo_library)
+    window.sidebar.folder_list.setCurrentRow(1)
+    from PySide6.QtWidgets import QMessageBox
+
+    monkeypatch.setattr(
+        QMessageBox, "question", lambda *args, **kwargs: QMessageBox.StandardButton.Yes
+    )
+    qtbot.mouseClick(window.sidebar.remove_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not window.service.folders, timeout=15_000)
+    assert "Removed photos: 8 photo(s)" in window.index_status.label.text()
+    assert photo_library.joinpath("beach", "sea.jpg").is_file()  # files are never touched
+
+
+def test_close_while_indexing_asks_then_stops_cleanly(
+    qtbot: QtBot, window: MainWindow, tmp_path: Path
+) -> None:
+    from tests.app.conftest import draw_photo
+
+    big = tmp_path / "many"
+    big.mkdir()
+    for i in range(120):
+        draw_photo(big / f"p{i:03d}.jpg", (i * 2 % 255, 90, 200 - i), "circle", size=64)
+    window.sidebar.add_requested.emit([big])
+    qtbot.waitUntil(lambda: window.service.indexing, timeout=10_000)
+    window.service.pause_indexing(True)  # hold the run mid-way, like a slow disk would
+
+    asked: list[list[str]] = []
+    window.confirm_close = lambda work: asked.append(work) or False  # type: ignore[method-assign]
+    window.close()
+    assert asked == [["indexing"]]
+    assert window.isVisible()  # "no" keeps the window and the work
+    assert window.service.indexing
+
+    window.confirm_close = lambda work: True  # type: ignore[method-assign]
+    window.close()
+    assert not window.isVisible()
+    assert window.service.library is None  # closed after the writer stopped
+    assert window.service.writer.live_workers() == []
+
+    # Nothing half-written: the library opens, the writer lock is free, counts are consistent.
+    with Library.open() as library:
+        status = library.status()
+        assert status.writer_pid is None
+        assert status.images + status.failed <= 120
+        library.remove_root(big)  # takes the writer lock: it must be free
+
+
+def test_cancel_keeps_what_was_indexed_and_rescan_finishes(
+    qtbot: QtBot, window: MainWindow, tmp_path: Path
+) -> None:
+    from tests.app.conftest import draw_photo
+
+    big = tmp_path / "many"
+    big.mkdir()
+    for i in range(120):
+        draw_photo(big / f"p{i:03d}.jpg", (i * 2 % 255, 120, 90), "rect", size=64)
+    window.sidebar.add_requested.emit([big])
+    qtbot.waitUntil(lambda: window.service.indexing, timeout=10_000)
+    window.service.pause_indexing(True)
+    qtbot.mouseClick(window.index_status.cancel_button, Qt.MouseButton.LeftButton)
+    wait_for_indexing(qtbot, window)
+    assert "Indexing stopped" in window.index_status.label.text()
+    assert window.index_status.bar.isHidden()
+    stopped_at = window.service.folders[0].photos
+    assert stopped_at < 120
+
+    qtbot.mouseClick(window.sidebar.rescan_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.service.indexing, timeout=10_000)
+    wait_for_indexing(qtbot, window)
+    assert window.service.folders[0].photos == 120
+    assert "Library up to date" in window.index_status.label.text()
