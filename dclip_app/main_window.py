@@ -6,7 +6,6 @@ the first-run panel takes the middle until a model bundle exists.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QPoint, QSettings, Qt
@@ -39,7 +38,6 @@ from dclip_app.thumbnails import ThumbnailCache
 from dclip_app.workers import WorkerPool
 from dclip_core.config import Settings, get_paths, save_settings
 from dclip_core.library.indexer import IndexProgress
-from dclip_core.models import list_model_specs
 
 FIRST_RUN_PAGE = 0
 LIBRARY_PAGE = 1
@@ -359,10 +357,7 @@ class MainWindow(QMainWindow):
         SkippedFilesDialog(self.service.failed_files(), self).exec()
 
     def open_settings(self) -> None:
-        suggestions: dict[str, Sequence[str]] = {
-            "model": [spec.name for spec in list_model_specs()]
-        }
-        dialog = SettingsDialog(self.settings, suggestions=suggestions, parent=self)
+        dialog = SettingsDialog(self.settings, parent=self)
         if dialog.exec() and dialog.saved is not None:
             old_model = self.settings.model
             self.settings = dialog.saved

@@ -125,6 +125,7 @@ class ResultDelegate(QStyledItemDelegate):
         painter.restore()
 
     def _paint_badge(self, painter: QPainter, thumb_box: QRect, hit: SearchHit) -> None:
+        painter.save()
         font = QFont(painter.font())
         font.setPointSizeF(max(7.0, font.pointSizeF() * 0.85))
         font.setBold(True)
@@ -137,13 +138,15 @@ class ResultDelegate(QStyledItemDelegate):
         painter.drawRoundedRect(badge, 8, 8)
         painter.setPen(QColor("#ffffff"))
         painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, text)
+        painter.restore()
 
     def _paint_separator(self, painter: QPainter, rect: QRect, column: int) -> None:
         """Each separator cell paints its slice of one full-row drawing, so paint order is moot."""
         painter.save()
         painter.setClipRect(rect)
         row_left = rect.x() - column * rect.width()
-        mid = rect.center().y()
+        # Near the top of the row: the rule sits right under the last good match.
+        mid = rect.top() + 28
         painter.setPen(QPen(SEPARATOR_INK, 1, Qt.PenStyle.DashLine))
         font = QFont(painter.font())
         font.setBold(True)

@@ -184,6 +184,17 @@ EDITORS: dict[str, EditorFactory] = {
 }
 
 
+def default_suggestions() -> dict[str, Sequence[str]]:
+    """Values offered in the editable fields: the registered models, plus the exported bundles."""
+    from dclip_core.config import get_paths
+    from dclip_core.models import list_model_specs
+
+    bundles_dir = get_paths().bundles_dir
+    bundles = sorted(p.name for p in bundles_dir.iterdir()) if bundles_dir.is_dir() else []
+    names = [spec.name for spec in list_model_specs()]
+    return {"model": [*names, *(b for b in bundles if b not in names)]}
+
+
 class SettingsDialog(QDialog):
     """Edit and save :class:`Settings`; ``saved`` holds what was written after ``accept``."""
 
@@ -199,7 +210,7 @@ class SettingsDialog(QDialog):
         self.setMinimumWidth(560)
         self.saved: Settings | None = None
         self.editors: dict[str, FieldEditor] = {}
-        suggestions = suggestions or {}
+        suggestions = default_suggestions() if suggestions is None else suggestions
 
         form = QFormLayout()
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
@@ -238,6 +249,7 @@ class SettingsDialog(QDialog):
 
         layout = QVBoxLayout(self)
         layout.addLayout(form)
+        layout.addStretch(1)  # spare height goes below the form, not into one of its rows
         layout.addWidget(self.error_label)
         layout.addWidget(buttons)
 

@@ -1,0 +1,139 @@
+"""Regenerate docs/screenshots/*.png: the main window with results, the first-run panel, Settings.
+
+Run under a virtual X server so fonts and styles are those of a real desktop::
+
+    xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python packaging/screenshots.py
+
+(offscreen also works: ``QT_QPA_PLATFORM=offscreen``). Everything is written under a temporary
+DCLIP_HOME; the library is a few dozen sample photos (scikit-image's, when installed, else drawn
+ones) indexed with the random-init ``test-tiny`` model, so scores are meaningless but real.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+OUT = REPO / "docs" / "screenshots"
+
+
+def write_sample_photos(folder: Path, part: int) -> None:
+    from PIL import Image, ImageDraw
+
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        from skimage import data
+
+        samples = {
+            "astronaut": data.astronaut(), "coffee": data.coffee(), "cat": data.chelsea(),
+            "rocket": data.rocket(), "retina": data.retina(), "hubble": data.hubble_deep_field(),
+            "stain": data.immunohistochemistry(), "motorcycle": data.stereo_motorcycle()[0],
+        }  # fmt: skip
+        for i, (name, pixels) in enumerate(samples.items()):
+            if i % 2 != part:
+                continue
+            image = Image.fromarray(pixels).convert("RGB")
+            image.save(folder / f"{name}.jpg", quality=88)
+            for j, angle in enumerate((90, 180)):
+                image.rotate(angle, expand=True).save(folder / f"{name}-{j + 2}.jpg", quality=85)
+            if i % 4 < 2:
+                image.crop((0, 0, image.width // 2, image.height // 2)).save(
+                    folder / f"{name}-detail.jpg", quality=85
+                )
+        return
+    except ImportError:
+        pass
+    for i in range(part * 12, part * 12 + 12):
+        image = Image.new("RGB", (480, 360), ((i * 37) % 255, (i * 91) % 255, (i * 53) % 255))
+        ImageDraw.Draw(image).ellipse((60 + i * 5, 40, 400, 320), fill=(250 - i * 9, 200, 90))
+        image.save(folder / f"drawing{i:02d}.jpg", quality=88)
+
+
+def main() -> int:
+    home = Path(tempfile.mkdtemp(prefix="dclip-screens-"))
+    os.environ["DCLIP_HOME"] = str(home)
+    os.environ.setdefault("QT_QPA_PLATFORM", "xcb" if os.environ.get("DISPLAY") else "offscreen")
+    sys.path.insert(0, str(REPO))
+    # The bundle is exported in a child process: the app process stays torch-free.
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from dclip_core.export import ensure_bundle; ensure_bundle('test-tiny')",
+        ],
+        check=True,
+    )
+    from PySide6.QtWidgets import QApplication
+
+    from dclip_app.app import create_main_window
+    from dclip_app.main_window import FIRST_RUN_PAGE
+    from dclip_app.model_setup import model_state
+    from dclip_app.settings_dialog import SettingsDialog
+    from dclip_core.config import Settings, get_paths, save_settings
+
+    photos = home / "Pictures"
+    write_sample_photos(photos / "Holidays", 0)
+    write_sample_photos(photos / "Science", 1)
+    bundle = get_paths().bundles_dir / "test-tiny"
+    # A random model scores everything alike; a low cutoff shows the separator in the picture.
+    save_settings(Settings(model=str(bundle), execution_provider="cpu", relevance_sensitivity=0.3))
+    OUT.mkdir(parents=True, exist_ok=True)
+
+    app = QApplication(sys.argv[:1])
+    window = create_main_window(app)
+    window.resize(1360, 860)
+    window.show()
+
+    def spin(condition: object, seconds: float = 60) -> None:
+        end = time.monotonic() + seconds
+        while not condition() and time.monotonic() < end:  # type: ignore[operator]
+            app.processEvents()
+            time.sleep(0.01)
+
+    loaded: list[bool] = []
+    window.service.model_loaded.connect(lambda *_: loaded.append(True))
+    window.start()
+    spin(lambda: loaded)
+    finished: list[str] = []
+    window.service.index_finished.connect(finished.append)
+    window.sidebar.add_requested.emit([photos / "Holidays", photos / "Science"])
+    spin(lambda: finished)
+    spin(lambda: window.service.reader.is_idle(), 10)
+    searched: list[object] = []
+    window.service.search_done.connect(searched.append)
+    window.search_bar.text_field.setText("a cat on a sofa, 2:warm light")
+    window.search_bar.without_field.setText("text")
+    window.search_bar.emit_now()
+    spin(lambda: searched)
+    window.results_view.setFocus()
+    window.results_view.select_first()
+    spin(lambda: window.thumbnail_pool.is_idle() and False, 2.0)  # let thumbnails arrive
+    window.grab().save(str(OUT / "main-window.png"))
+
+    dialog = SettingsDialog(window.settings, parent=window)
+    dialog.show()
+    spin(lambda: False, 0.5)
+    dialog.grab().save(str(OUT / "settings-dialog.png"))
+    dialog.close()
+
+    window.first_run.show_state(model_state("clip-vit-b-32"))
+    window.pages.setCurrentIndex(FIRST_RUN_PAGE)
+    window.resize(1100, 700)
+    spin(lambda: False, 0.5)
+    window.grab().save(str(OUT / "first-run.png"))
+
+    window.confirm_close = lambda work: True  # type: ignore[method-assign]
+    window.close()
+    shutil.rmtree(home, ignore_errors=True)
+    print(f"wrote {', '.join(sorted(p.name for p in OUT.glob('*.png')))} into {OUT}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
