@@ -15,6 +15,13 @@ pytestmark = pytest.mark.gui
 def test_every_schema_field_has_an_editor_with_its_help(qtbot: QtBot) -> None:
     dialog = SettingsDialog(Settings())
     qtbot.addWidget(dialog)
+    model = dialog.editors["model"].widget
+    assert isinstance(model, QComboBox)
+    # The registered models are offered, and any name or bundle path can still be typed.
+    offered = [model.itemText(i) for i in range(model.count())]
+    assert "clip-vit-b-32" in offered
+    assert "test-tiny" in offered
+    assert model.isEditable()
     assert list(dialog.editors) == [f.name for f in settings_fields()]
     for spec in settings_fields():
         assert dialog.editors[spec.name].widget.toolTip() == spec.help
@@ -71,8 +78,6 @@ def test_edit_save_and_load_round_trip(qtbot: QtBot) -> None:
 def test_invalid_value_is_refused_and_nothing_written(qtbot: QtBot) -> None:
     dialog = SettingsDialog(Settings())
     qtbot.addWidget(dialog)
-    model = dialog.editors["model"].widget
-    model.setText("")  # type: ignore[attr-defined]
     provider = dialog.editors["execution_provider"].widget
     assert isinstance(provider, QComboBox)
     provider.addItem("tpu")  # a value the schema does not allow
