@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Signal
 
@@ -29,9 +29,13 @@ from dclip_app.sidebar import FolderSummary
 from dclip_app.workers import TaskControl, Worker, WorkerPool
 from dclip_core.config import Settings
 from dclip_core.errors import DclipError
-from dclip_core.library.indexer import CancelToken, IndexProgress, IndexReport
-from dclip_core.library.library import Library
-from dclip_core.library.query import ImageTerm, SearchQuery, SearchResponse, SearchResult
+
+if TYPE_CHECKING:
+    # The library pulls in numpy, hnswlib and PIL (~0.5 s): imported on a worker thread once the
+    # window is up, never before it is shown.
+    from dclip_core.library.indexer import CancelToken, IndexProgress, IndexReport
+    from dclip_core.library.library import Library
+    from dclip_core.library.query import SearchQuery, SearchResponse, SearchResult
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +84,8 @@ def split_terms(text: str) -> list[str]:
 
 def build_query(query: QueryInput, limit: int = FIRST_PAGE) -> SearchQuery:
     """Turn what the user typed and picked into the core's :class:`SearchQuery`."""
+    from dclip_core.library.query import ImageTerm, SearchQuery
+
     images: tuple[ImageTerm, ...] = ()
     if query.example_image_id is not None:
         images = (ImageTerm(image_id=query.example_image_id),)
@@ -146,18 +152,35 @@ class LibraryService(QObject):
         self._resume.set()
         self._search_generation = 0
         self._reindex_after_run = False
+        self._opening = False
 
     # --- lifecycle ---------------------------------------------------------------------------
 
     def open_library(self) -> None:
-        if self.library is not None:
+        """Open the library on the writer thread (jobs queued after it see it open)."""
+        if self.library is not None or self._opening:
             return
-        try:
-            self.library = Library.open(settings=self.settings)
-        except DclipError as exc:
-            self.message.emit(f"Cannot open the library: {exc}")
-            return
+        self._opening = True
+        settings = self.settings
+
+        def task(control: TaskControl) -> Library:
+            from dclip_core.library.library import Library
+
+            return Library.open(settings=settings)
+
+        self.writer.start(
+            task,
+            "open library",
+            on_result=self._library_opened,
+            on_error=lambda exc: self.message.emit(f"Cannot open the library: {exc}"),
+            on_finished=lambda: setattr(self, "_opening", False),
+        )
+
+    def _library_opened(self, library: Library) -> None:
+        self.library = library
         self.refresh_folders()
+        if self.encoder is not None and library.roots():
+            self.start_indexing()
 
     def load_model(self, bundle: Path) -> None:
         """Load the bundle's encoder in the background, then bring the library up to date."""
@@ -291,6 +314,8 @@ class LibraryService(QObject):
         if self.indexing:
             self._reindex_after_run = True
             return
+        from dclip_core.library.indexer import CancelToken
+
         token = CancelToken()
         self._cancel_token = token
         self._resume.set()

@@ -7,6 +7,7 @@ the first-run panel takes the middle until a model bundle exists.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QByteArray, QPoint, QSettings, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
@@ -37,7 +38,9 @@ from dclip_app.status_panel import IndexStatus, ModelStatus, SkippedFilesDialog
 from dclip_app.thumbnails import ThumbnailCache
 from dclip_app.workers import WorkerPool
 from dclip_core.config import Settings, get_paths, save_settings
-from dclip_core.library.indexer import IndexProgress
+
+if TYPE_CHECKING:
+    from dclip_core.library.indexer import IndexProgress
 
 FIRST_RUN_PAGE = 0
 LIBRARY_PAGE = 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import QSize, Signal
 from PySide6.QtWidgets import (
     QDialog,
@@ -18,7 +20,9 @@ from PySide6.QtWidgets import (
 )
 
 from dclip_app.resources import icon
-from dclip_core.library.indexer import IndexProgress
+
+if TYPE_CHECKING:
+    from dclip_core.library.indexer import IndexProgress
 
 
 def format_eta(seconds: float | None) -> str:
