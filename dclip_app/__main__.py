@@ -16,6 +16,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--home", metavar="DIR", help=f"keep every file under DIR (same as {HOME_ENV}=DIR)"
     )
+    parser.add_argument(
+        "--banner", metavar="TEXT", help="show TEXT above the search bar (used by `dclip demo`)"
+    )
     # Qt's own options (-platform, -style …) pass through.
     args, _unknown = parser.parse_known_args(argv)
     return args
@@ -34,6 +37,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     window = create_main_window(app)  # type: ignore[arg-type]
+    if args.banner:
+        window.show_banner(args.banner)
     window.show()
     # Open the library and the model once the window is on screen.
     QTimer.singleShot(0, window.start)

@@ -121,7 +121,7 @@ class FirstRunPanel(QWidget):
         outer.addLayout(row)
         outer.addStretch(2)
         self._set_busy(False)
-        self._show_error(None)
+        self.show_error(None)
 
     # --- state ---------------------------------------------------------------------------------
 
@@ -166,7 +166,7 @@ class FirstRunPanel(QWidget):
         if state.weights_ready:
             self._start_export(state.model)
             return
-        self._show_error(None)
+        self.show_error(None)
         self._set_busy(True, "Connecting…")
         self._worker = self._pool.start(
             download_weights_task(state.spec),
@@ -192,7 +192,7 @@ class FirstRunPanel(QWidget):
         if state is None or state.spec is None:
             return
         self._last_action = lambda: self.start_import(path)
-        self._show_error(None)
+        self.show_error(None)
         self._set_busy(True, f"Checking {path.name}…")
         self._worker = self._pool.start(
             import_weights_task(state.spec, path),
@@ -218,7 +218,7 @@ class FirstRunPanel(QWidget):
         if state.bundle is not None:
             self.model_ready.emit(state.bundle)
             return
-        self._show_error(None)
+        self.show_error(None)
         self._set_busy(True, "Preparing the model for fast search (one time)…")
         self.progress.setRange(0, 0)
         self._worker = self._pool.start(
@@ -256,12 +256,12 @@ class FirstRunPanel(QWidget):
     def _failed(self, error: BaseException) -> None:
         self._set_busy(False)
         if isinstance(error, WeightsMissingError):
-            self._show_error(
+            self.show_error(
                 f"You seem to be offline, or the download server cannot be reached. {error}\n"
                 "You can import the weights file instead, or try the demo."
             )
         else:
-            self._show_error(str(error))
+            self.show_error(str(error))
 
     def _cancelled(self) -> None:
         self._set_busy(False)
@@ -282,7 +282,7 @@ class FirstRunPanel(QWidget):
             self.progress.setRange(0, 0)
             self.progress_label.setText(text)
 
-    def _show_error(self, message: str | None) -> None:
+    def show_error(self, message: str | None) -> None:
         self.error_label.setText(message or "")
         self.error_label.setVisible(message is not None)
         self.retry_button.setVisible(message is not None)

@@ -124,6 +124,19 @@ class MainWindow(QMainWindow):
         if settings_problem:
             self.index_status.show_message(settings_problem)
 
+    def show_banner(self, text: str) -> None:
+        """Show ``text`` above the search bar (``dclip demo`` says there what the demo is)."""
+        banner = QLabel(text)
+        banner.setObjectName("DemoBanner")
+        banner.setWordWrap(True)
+        banner.setStyleSheet(
+            "background: #fff4c2; color: #3a3000; padding: 6px; border-radius: 4px;"
+        )
+        parent = self.search_bar.parentWidget()
+        layout = parent.layout() if parent is not None else None
+        assert isinstance(layout, QVBoxLayout)  # the centre column built in __init__
+        layout.insertWidget(0, banner)
+
     # --- startup -----------------------------------------------------------------------------
 
     def start(self) -> None:
@@ -228,7 +241,7 @@ class MainWindow(QMainWindow):
     def _model_failed(self, message: str) -> None:
         self.model_status.show_model(None, None)
         self.first_run.show_state(model_state(self.settings.model))
-        self.first_run._show_error(message)
+        self.first_run.show_error(message)
         self.pages.setCurrentIndex(FIRST_RUN_PAGE)
 
     def _index_progress(self, progress: IndexProgress) -> None:
@@ -258,7 +271,7 @@ class MainWindow(QMainWindow):
         current_row = self.results_view.currentIndex().row()
         self._last_outcome = outcome
         separate = outcome.query.sort == "score"
-        self.results_view._delegate.separator_caption = (
+        self.results_view.set_separator_caption(
             f"Below the relevance cutoff ({outcome.threshold:.2f}): weaker matches"
         )
         self.results_model.set_results(outcome.results, separate_irrelevant=separate)

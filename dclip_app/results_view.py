@@ -199,6 +199,11 @@ class ResultsView(QListView):
         super().setModel(model)
         self._sync_columns()
 
+    def set_separator_caption(self, caption: str) -> None:
+        """The words on the relevance separator (they name the cutoff of the current search)."""
+        self._delegate.separator_caption = caption
+        self.viewport().update()
+
     def results_model(self) -> ResultsModel:
         model = self.model()
         assert isinstance(model, ResultsModel)
