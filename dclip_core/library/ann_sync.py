@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from dclip_core.library.ann import AnnIndex, AnnParams, load_ann_index
+from dclip_core.library.query import matvec
 from dclip_core.library.store import LibraryStore, ModelRow
 
 ANN_DIR_NAME = "ann"
@@ -94,17 +95,15 @@ def sync_ann_index(
     params = params or AnnParams()
     folder = ann_dir(library_dir)
     ann = current
-    loaded_from_disk = False
     if ann is None:
         ann = load_ann_index(folder, model.fingerprint, model.embed_dim, params)
-        loaded_from_disk = ann is not None
     applied = catch_up(store, model, ann) if ann is not None else None
     if ann is None or applied is None:
         ann = build_ann_index(store, model, params)
         if save:
             ann.save(folder, model.fingerprint)
         return ann
-    if save and (applied >= SAVE_AFTER_CHANGES or (loaded_from_disk is False and current is None)):
+    if save and applied >= SAVE_AFTER_CHANGES:
         ann.save(folder, model.fingerprint)
     return ann
 
@@ -115,7 +114,7 @@ def exact_search(
     """Brute-force top-``k`` by cosine (for small filtered sets, and as the reference in tests)."""
     if len(ids) == 0 or k <= 0:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
-    scores = vectors @ query
+    scores = matvec(vectors, query)
     k = min(k, len(ids))
     top = np.argpartition(-scores, k - 1)[:k]
     top = top[np.argsort(-scores[top], kind="stable")]

@@ -37,8 +37,8 @@ from typing import Literal
 
 import numpy as np
 
-from dclip_core.library.ann import AnnParams
-from dclip_core.library.ann_sync import sync_ann_index
+from dclip_core.library.ann import AnnParams, read_ann_meta
+from dclip_core.library.ann_sync import ann_dir, sync_ann_index
 from dclip_core.library.decoder import (
     DecodeFailure,
     decode_for_index,
@@ -507,8 +507,12 @@ def run_index(
             if os.path.isdir(path):
                 store.mark_root_indexed(root_id)
     current = store.model_by_id(model.id) or model
-    sync_ann_index(store, current, store.library_dir, run.options.ann_params)
-    store.prune_log(model.id, current.revision)
+    ann = sync_ann_index(store, current, store.library_dir, run.options.ann_params, save=False)
+    saved = read_ann_meta(ann_dir(store.library_dir), model.fingerprint)
+    if saved is None or saved.revision != ann.revision:
+        ann.save(ann_dir(store.library_dir), model.fingerprint)
+    # The file on disk now holds everything up to this revision: older log entries are not needed.
+    store.prune_log(model.id, ann.revision)
     if not run.report.cancelled and store.missing_embeddings(model.id) == 0:
         store.complete_model(model.id)
         run.report.model_complete = True

@@ -22,6 +22,7 @@ from dclip_core.library import (
     Library,
     SearchQuery,
 )
+from dclip_core.library.ann import read_ann_meta
 from dclip_core.library.ann_sync import ann_dir
 from dclip_core.library.lock import WriterLock
 from dclip_core.runtime.encoders import ClipEncoder
@@ -332,3 +333,19 @@ def test_new_model_takes_over_only_when_complete(
     assert done.model_complete
     assert done.embedded == 9 - partial.embedded
     assert library.search(query).model_fingerprint == other.fingerprint
+
+
+def test_index_file_is_saved_at_the_latest_revision_and_log_pruned(
+    tmp_path: Path, tiny_encoder: ClipEncoder
+) -> None:
+    folder = _copy_photos(tmp_path, names=4)
+    library = _fresh_library(tmp_path)
+    library.index([folder], encoder=tiny_encoder)
+    sample_photo("rocket").resize((90, 70)).save(folder / "album0" / "new.png")
+    library.index(encoder=tiny_encoder)
+    db = sqlite3.connect(library.library_dir / "library.sqlite3")
+    (revision,) = db.execute("SELECT revision FROM models").fetchone()
+    assert db.execute("SELECT COUNT(*) FROM embedding_log").fetchone() == (0,)
+    meta = read_ann_meta(ann_dir(library.library_dir), tiny_encoder.fingerprint)
+    assert meta is not None
+    assert (meta.revision, meta.count) == (revision, 5)
