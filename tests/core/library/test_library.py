@@ -349,3 +349,14 @@ def test_index_file_is_saved_at_the_latest_revision_and_log_pruned(
     meta = read_ann_meta(ann_dir(library.library_dir), tiny_encoder.fingerprint)
     assert meta is not None
     assert (meta.revision, meta.count) == (revision, 5)
+
+
+def test_repeated_text_query_is_served_from_the_cache(indexed: Library) -> None:
+    cache = indexed.engine.query_cache
+    query = SearchQuery.from_strings(["a lighthouse in fog"], limit=5)
+    first = indexed.search(query)
+    misses, hits = cache.misses, cache.hits
+    second = indexed.search(query)
+    assert cache.misses == misses
+    assert cache.hits > hits
+    assert [r.image_id for r in second.results] == [r.image_id for r in first.results]
