@@ -165,6 +165,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(
     assert all(torch.isfinite(w).all() for w in weights.values())
 
 
+@pytest.mark.slow
 def test_distillation_trains_only_the_attention_projections(
     records: list[Any],
     regions: RegionCache,
