@@ -14,11 +14,8 @@ and ONNX detectors return the same boxes. This module imports torch only inside 
 
 from __future__ import annotations
 
-import hashlib
-import http.client
 import os
 import random
-import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,10 +28,10 @@ from PIL import Image, ImageDraw
 from dclip_core.config.paths import get_paths
 from dclip_core.errors import (
     DownloadError,
-    NetworkUnavailableError,
     UnknownModelError,
     WeightsMissingError,
 )
+from dclip_core.models.download import download_file, sha256_file
 
 if TYPE_CHECKING:
     import torch
@@ -226,50 +223,6 @@ def import_ultralytics() -> ModuleType:
 # --- weights -------------------------------------------------------------------------------------
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _download_unpinned(
-    urls: Sequence[str], dest: Path, progress: Callable[[int, int | None], None] | None
-) -> None:
-    """Fetch a file whose sha256 nobody publishes (the caller pins what arrives).
-
-    ``download_file`` refuses to run without a known hash, so this is its trust-on-first-use
-    sibling: same offline switch and mirror, a ``.part`` file renamed into place only when the
-    transfer is complete (``Content-Length`` honoured), the part file deleted on failure.
-    """
-    from dclip_core.models.download import is_offline, mirrored_urls
-
-    if is_offline():
-        raise NetworkUnavailableError(f"cannot download {dest.name}: offline mode is set")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(dest.name + ".part")
-    failures = []
-    for url in mirrored_urls(urls):
-        try:
-            with urllib.request.urlopen(url, timeout=30) as response, part.open("wb") as out:
-                total = int(response.headers.get("Content-Length") or 0) or None
-                done = 0
-                while chunk := response.read(1 << 18):
-                    out.write(chunk)
-                    done += len(chunk)
-                    if progress:
-                        progress(done, total)
-            if total is not None and done != total:
-                raise OSError(f"transfer cut short after {done} of {total} bytes")
-            os.replace(part, dest)
-            return
-        except (OSError, http.client.HTTPException) as exc:  # URLError is an OSError
-            part.unlink(missing_ok=True)
-            failures.append(f"{url}: {exc}")
-    raise DownloadError(f"could not download {dest.name}: {'; '.join(failures)}")
-
-
 def ensure_detector_weights(
     spec: DetectorSpec,
     *,
@@ -286,28 +239,23 @@ def ensure_detector_weights(
         raise ValueError(f"detector {spec.name} is random-init and has no weights file")
     dest = get_paths().weights_dir / spec.weights.filename
     pin = dest.with_name(dest.name + ".sha256")
+    expected = spec.weights.sha256 or (pin.read_text().strip() if pin.is_file() else None)
     if not dest.is_file():
         if not download:
             raise WeightsMissingError(
                 f"detector weights {spec.weights.filename} are not in {dest.parent}; "
                 f"download them from {spec.weights.urls[0]} and put them there"
             )
-        from dclip_core.models.download import download_file
-
         try:
-            if spec.weights.sha256:
-                download_file(
-                    spec.weights.urls, dest, sha256=spec.weights.sha256, progress=progress or False
-                )
-            else:
-                _download_unpinned(spec.weights.urls, dest, progress)
+            # expected is None when ultralytics publishes no hash and nothing was pinned yet: the
+            # first complete download is pinned below (trust on first use).
+            download_file(spec.weights.urls, dest, sha256=expected, progress=progress or False)
         except DownloadError as exc:
             raise WeightsMissingError(
                 f"could not download {spec.weights.filename} ({exc}); with no network, copy it "
                 f"from {spec.weights.urls[0]} into {dest.parent}"
             ) from exc
-    actual = _sha256_file(dest)
-    expected = spec.weights.sha256 or (pin.read_text().strip() if pin.is_file() else None)
+    actual = sha256_file(dest)
     if expected is None:
         pin.write_text(actual + "\n")  # trust on first use
     elif actual != expected:

@@ -94,7 +94,7 @@ def download_file(
     urls: Sequence[str],
     dest: Path,
     *,
-    sha256: str,
+    sha256: str | None,
     progress: bool | ProgressCallback = True,
     timeout: float = 30.0,
     cancel: threading.Event | None = None,
@@ -105,7 +105,9 @@ def download_file(
         urls: where the file can be fetched (rebased by ``DCLIP_WEIGHTS_MIRROR`` when set).
         dest: final path; its folder is created. An existing file there is replaced only by a
             verified download.
-        sha256: the expected hex digest; anything else is refused.
+        sha256: the expected hex digest; anything else is refused. ``None`` accepts any complete
+            transfer — only for files whose publisher gives no hash (YOLO weights); the caller
+            pins the digest of what arrived (trust on first use).
         progress: True for a progress bar on stderr (bytes, rate, ETA), False for silence, or a
             :data:`ProgressCallback` (the app draws its own bar).
         timeout: seconds to wait for a connection and for each read.
@@ -122,7 +124,7 @@ def download_file(
     """
     if not urls:
         raise ValueError("download_file needs at least one URL")
-    expected = sha256.strip().lower()
+    expected = sha256.strip().lower() if sha256 is not None else None
     if is_offline():
         raise NetworkUnavailableError(
             f"cannot download {dest.name}: offline mode ({OFFLINE_ENV}=1 is set)"
@@ -196,7 +198,7 @@ def _claim_part_file(part: Path, timeout: float) -> Iterator[BinaryIO]:
 def _fetch_into(
     url: str,
     out: BinaryIO,
-    expected_sha256: str,
+    expected_sha256: str | None,
     progress: bool | ProgressCallback,
     timeout: float,
     cancel: threading.Event | None,
@@ -265,7 +267,7 @@ def _fetch_into(
             f"{url}: transfer cut short ({done} of {total} bytes)", reached_server=True
         )
     actual = hasher.hexdigest()
-    if actual != expected_sha256:
+    if expected_sha256 is not None and actual != expected_sha256:
         raise _AttemptFailedError(
             f"{url}: sha256 mismatch (expected {expected_sha256}, got {actual})",
             reached_server=True,
