@@ -9,7 +9,12 @@ types of indexing. See :mod:`dclip_core.library.library` for threading and model
 from __future__ import annotations
 
 from dclip_core.library.ann import AnnParams
-from dclip_core.library.indexer import CancelToken, IndexOptions, IndexProgress, IndexReport
+from dclip_core.library.index_types import (
+    CancelToken,
+    IndexOptions,
+    IndexProgress,
+    IndexReport,
+)
 from dclip_core.library.library import (
     FailedFile,
     Library,

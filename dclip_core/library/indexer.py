@@ -37,7 +37,7 @@ from typing import Literal
 
 import numpy as np
 
-from dclip_core.library.ann import AnnParams, read_ann_meta
+from dclip_core.library.ann import read_ann_meta
 from dclip_core.library.ann_sync import ann_dir, sync_ann_index
 from dclip_core.library.decoder import (
     DecodeFailure,
@@ -46,90 +46,19 @@ from dclip_core.library.decoder import (
     write_thumbnail,
 )
 from dclip_core.library.encoder import ImageEncoder
-from dclip_core.library.scanner import ScannedFile, ScanProblem, ScanRules, content_hash, scan_roots
+from dclip_core.library.index_types import (
+    CancelToken,
+    IndexOptions,
+    IndexProgress,
+    IndexReport,
+    Phase,
+)
+from dclip_core.library.scanner import ScannedFile, ScanRules, content_hash, scan_roots
 from dclip_core.library.schema import connect
 from dclip_core.library.store import ImageRecord, LibraryStore, ModelRow, NewImage
 from dclip_core.runtime.preprocess import preprocess_image
 
 log = logging.getLogger(__name__)
-
-Phase = Literal["scanning", "indexing", "cleaning", "done"]
-
-
-class CancelToken:
-    """Set from any thread to stop an indexing run at the next batch boundary."""
-
-    def __init__(self) -> None:
-        self._event = threading.Event()
-
-    def cancel(self) -> None:
-        self._event.set()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._event.is_set()
-
-
-@dataclass(frozen=True)
-class IndexProgress:
-    """A snapshot of a run, for progress bars.
-
-    ``done``/``total`` count files (unchanged ones are done from the start, so a resumed run shows
-    where it resumed); ``rate`` (files/s) and ``eta_s`` cover the files that need work.
-    """
-
-    phase: Phase
-    done: int
-    total: int
-    rate: float
-    eta_s: float | None
-    embedded: int
-    reused: int
-    failed: int
-    removed: int
-    current: str | None = None
-
-
-@dataclass
-class IndexReport:
-    """What a run did."""
-
-    model_name: str
-    model_fingerprint: str
-    scanned: int = 0
-    unchanged: int = 0
-    embedded: int = 0
-    moved: int = 0
-    copied: int = 0
-    touched: int = 0
-    failed: int = 0
-    removed: int = 0
-    cancelled: bool = False
-    model_complete: bool = False
-    seconds: float = 0.0
-    problems: list[ScanProblem] = field(default_factory=list)
-
-    @property
-    def reused(self) -> int:
-        return self.moved + self.copied + self.touched
-
-
-@dataclass(frozen=True)
-class IndexOptions:
-    """Tuning of a run; the defaults suit a laptop.
-
-    Attributes:
-        batch_size: images per ONNX call and per database commit.
-        workers: decoding threads; 0 = one per CPU core.
-        thumbnails: write thumbnails into ``thumbnails_dir`` while indexing.
-        thumbnail_size: their longest side in pixels.
-    """
-
-    batch_size: int = 32
-    workers: int = 0
-    thumbnails: bool = True
-    thumbnail_size: int = 256
-    ann_params: AnnParams = field(default_factory=AnnParams)
 
 
 @dataclass(frozen=True)

@@ -36,13 +36,8 @@ from dclip_core.errors import ImageDecodeError, LibraryError
 from dclip_core.library.ann import AnnParams
 from dclip_core.library.decoder import FAILURE_CODES, thumbnail_file, write_thumbnail
 from dclip_core.library.encoder import Encoder, ImageEncoder
-from dclip_core.library.indexer import (
-    CancelToken,
-    IndexOptions,
-    IndexProgress,
-    IndexReport,
-    run_index,
-)
+from dclip_core.library.index_types import CancelToken, IndexOptions, IndexProgress, IndexReport
+from dclip_core.library.indexer import run_index
 from dclip_core.library.lock import WriterLock, read_lock_owner
 from dclip_core.library.query import SearchQuery, SearchResponse
 from dclip_core.library.scanner import ScanRules
