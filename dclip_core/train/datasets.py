@@ -1,4 +1,4 @@
-"""Training data: readers for the caption formats DCLIP trains on, and the torch-side dataset.
+"""Training data: readers for the caption formats DCLIP trains on.
 
 Every reader returns :class:`CaptionedImage` records (an image with all its captions, optional
 ground-truth boxes, and its Karpathy split when the source knows it) and notes what it had to skip
@@ -10,8 +10,8 @@ Formats are registered by name in :data:`DATASET_FORMATS` (``coco``, ``karpathy`
 ``cc``, ``folder``); :func:`read_sources` reads several and removes Karpathy test/val images from
 training. The library's annotations come in through :func:`read_annotations` (see its docstring).
 
-This module imports torch only inside the functions that need it, so the readers can be used to
-preview a dataset without loading torch.
+This module is torch-free, so the readers can preview a dataset without loading torch; batching
+(which sample, which caption, on which rank) is :mod:`dclip_core.train.batching`.
 """
 
 from __future__ import annotations
@@ -23,16 +23,11 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
 from dclip_core.errors import DatasetError
-
-if TYPE_CHECKING:
-    import torch
-
-    from dclip_core.train.regions import Regions
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
 EVAL_SPLITS = ("test", "val")
@@ -516,133 +511,3 @@ def split_train_val(
     order = np.random.default_rng(seed).permutation(len(records))
     n_val = round(len(records) * val_fraction)
     return [records[i] for i in order[n_val:]], [records[i] for i in order[:n_val]]
-
-
-def epoch_order(num_items: int, seed: int, epoch: int) -> np.ndarray:
-    """The shuffled index order of one epoch: a pure function of (seed, epoch), so a resumed
-    run replays the same order and skips what it already consumed."""
-    return np.random.default_rng([seed, epoch]).permutation(num_items)
-
-
-# --- the torch side ------------------------------------------------------------------------------
-
-
-class RegionSource(Protocol):
-    """What the dataset needs from a region cache (``regions.RegionCache``)."""
-
-    def get(self, image_path: Path, gt_boxes: Sequence[BoxLabel] | None = None) -> Regions: ...
-
-
-@dataclass
-class TrainingSample:
-    """One item: the preprocessed image, the caption drawn for this epoch, and its regions."""
-
-    index: int
-    image: torch.Tensor
-    caption: str
-    regions: Regions | None
-
-
-class CaptionPairDataset:
-    """Map-style dataset (usable with ``torch.utils.data.DataLoader``) over captioned images.
-
-    The caption drawn for item ``i`` is a pure function of ``(seed, epoch, i)``; call
-    :meth:`set_epoch` at each epoch start (as with ``DistributedSampler``). That makes a resumed
-    run, any number of workers, and every DDP rank see exactly the captions of an uninterrupted one.
-
-    Args:
-        records: the training images.
-        image_transform: the student/teacher image preprocessing (PIL image -> tensor).
-        regions: a region cache; None when the trainer does not need regions.
-        seed: the run's data seed.
-    """
-
-    def __init__(
-        self,
-        records: Sequence[CaptionedImage],
-        image_transform: Callable[[Any], torch.Tensor],
-        *,
-        regions: RegionSource | None = None,
-        seed: int = 0,
-    ) -> None:
-        self.records = list(records)
-        self.image_transform = image_transform
-        self.regions = regions
-        self.seed = seed
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return len(self.records)
-
-    def caption_for(self, index: int) -> str:
-        captions = self.records[index].captions
-        pick = np.random.default_rng([self.seed, self.epoch, index]).integers(len(captions))
-        return captions[int(pick)]
-
-    def __getitem__(self, index: int) -> TrainingSample:
-        from dclip_core.train.regions import load_rgb
-
-        record = self.records[index]
-        image = self.image_transform(load_rgb(record.path))
-        regions = self.regions.get(record.path, record.boxes) if self.regions is not None else None
-        return TrainingSample(index, image, self.caption_for(index), regions)
-
-
-@dataclass
-class TrainingBatch:
-    """A collated batch. Masks are True for real entries, False for padding.
-
-    ``region_mask`` is True for a placeholder region too (it is the one region of an image with no
-    detection, as in the paper); ``region_placeholder`` tells which images have only that.
-    """
-
-    indices: torch.Tensor
-    images: torch.Tensor
-    captions: list[str]
-    token_ids: torch.Tensor | None = None
-    token_mask: torch.Tensor | None = None
-    region_embeddings: torch.Tensor | None = None
-    region_boxes: torch.Tensor | None = None
-    region_mask: torch.Tensor | None = None
-    region_placeholder: torch.Tensor | None = None
-
-
-def collate_samples(
-    samples: Sequence[TrainingSample],
-    tokenizer: Callable[[list[str]], torch.Tensor] | None = None,
-) -> TrainingBatch:
-    """Stack images, tokenize captions, and pad regions to the batch maximum with masks.
-
-    Args:
-        samples: items from :class:`CaptionPairDataset`.
-        tokenizer: e.g. ``open_clip.tokenize``; its padding id must be 0 (open_clip's).
-    """
-    import torch
-
-    captions = [s.caption for s in samples]
-    batch = TrainingBatch(
-        indices=torch.tensor([s.index for s in samples], dtype=torch.long),
-        images=torch.stack([s.image for s in samples]),
-        captions=captions,
-    )
-    if tokenizer is not None:
-        batch.token_ids = tokenizer(captions)
-        batch.token_mask = batch.token_ids != 0
-    if all(s.regions is not None for s in samples) and samples:
-        regions = [s.regions for s in samples if s.regions is not None]
-        size = max(r.embeddings.shape[0] for r in regions)
-        dim = regions[0].embeddings.shape[1]
-        emb = torch.zeros(len(regions), size, dim)
-        boxes = torch.zeros(len(regions), size, 4)
-        mask = torch.zeros(len(regions), size, dtype=torch.bool)
-        for i, r in enumerate(regions):
-            n = r.embeddings.shape[0]
-            emb[i, :n] = r.embeddings
-            boxes[i, :n] = torch.from_numpy(r.boxes)
-            mask[i, :n] = True
-        batch.region_embeddings, batch.region_boxes, batch.region_mask = emb, boxes, mask
-        batch.region_placeholder = torch.tensor([r.placeholder for r in regions])
-    return batch

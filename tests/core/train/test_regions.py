@@ -17,10 +17,8 @@ from dclip_core.models.clip import create_clip
 from dclip_core.train.datasets import (
     BoxLabel,
     CaptionedImage,
-    CaptionPairDataset,
-    collate_samples,
 )
-from dclip_core.train.regions import RegionCache, clip_image_transform
+from dclip_core.train.regions import RegionCache
 
 COLOURS = ("red", "green", "blue")
 
@@ -196,46 +194,3 @@ def test_undecodable_image_is_a_clear_error(clip: open_clip.CLIP, tmp_path: Path
     cache = RegionCache("test-tiny", "gt", clip_model=clip, cache_dir=tmp_path)
     with pytest.raises(DatasetError, match=r"bad\.png"):
         cache.get(bad)
-
-
-def test_dataset_draws_reproducible_captions_and_collate_pads_with_masks(
-    warm: tuple[Path, RegionCache, list[tuple[int, int]]],
-    clip: open_clip.CLIP,
-    images: list[CaptionedImage],
-    tmp_path: Path,
-) -> None:
-    _, cache, _ = warm
-    gt_cache = RegionCache("test-tiny", "gt", clip_model=clip, cache_dir=tmp_path)
-    transform = clip_image_transform(cache.spec)
-    dataset = CaptionPairDataset(images, transform, regions=cache, seed=7)
-    replay = CaptionPairDataset(images, transform, regions=cache, seed=7)
-    captions_by_epoch = []
-    for epoch in range(6):
-        dataset.set_epoch(epoch)
-        replay.set_epoch(epoch)
-        drawn = [dataset[i].caption for i in range(3)]
-        assert drawn == [replay.caption_for(i) for i in range(3)]  # a resumed run sees the same
-        captions_by_epoch.append(drawn)
-    assert len({tuple(c) for c in captions_by_epoch}) > 1  # a new caption draw per epoch
-
-    samples = [dataset[0], dataset[1], dataset[2]]
-    samples[1].regions = gt_cache.get(images[1].path, None)  # a placeholder among detections
-    batch = collate_samples(samples, tokenizer=open_clip.tokenize)
-
-    assert batch.images.shape == (3, 3, 64, 64)
-    assert batch.token_ids is not None
-    assert batch.token_mask is not None
-    for row, caption in enumerate(batch.captions):
-        n_tokens = len(open_clip.tokenizer._tokenizer.encode(caption)) + 2  # with start/end
-        assert int(batch.token_mask[row].sum()) == n_tokens
-    assert batch.region_mask is not None
-    assert batch.region_embeddings is not None
-    assert batch.region_placeholder is not None
-    lengths = [len(s.regions) for s in samples if s.regions is not None]
-    assert batch.region_mask.sum(dim=1).tolist() == lengths
-    assert batch.region_placeholder.tolist() == [False, True, False]
-    assert batch.region_embeddings.shape == (3, max(lengths), 32)
-    assert torch.equal(
-        batch.region_embeddings[1], torch.zeros(max(lengths), 32)
-    )  # placeholder + padding
-    assert torch.equal(batch.region_embeddings[0, : lengths[0]], samples[0].regions.embeddings)  # type: ignore[union-attr]
