@@ -33,6 +33,7 @@ BENCHMARK_MODULES: tuple[str, ...] = (
     "dclip_core.bench.index",
     "dclip_core.bench.search",
     "dclip_core.bench.train",
+    "dclip_core.bench.shapes",
 )
 
 

@@ -42,6 +42,7 @@ COMMAND_MODULES = (
     "dclip_core.cli.eval_cmd",
     "dclip_core.cli.library_cmd",
     "dclip_core.cli.bench_cmd",
+    "dclip_core.cli.demo_cmd",
 )
 
 

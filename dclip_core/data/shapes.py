@@ -23,6 +23,7 @@ import random
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
@@ -50,6 +51,8 @@ _BACKGROUND_TONES: tuple[tuple[int, int, int], ...] = (
     (210, 200, 185),
     (175, 190, 185),
 )
+
+CaptionStyle = Literal["relational", "bag"]
 
 SCENES_FILE = "scenes.json"
 CAPTIONS_FILE = "captions.csv"
@@ -114,6 +117,21 @@ def describe(objects: Sequence[ShapeObject], style: int = 0) -> str:
     if style % 3 == 1:
         return " right of ".join(reversed(phrases))
     return "from left to right: " + ", ".join(phrases[:-1]) + " and " + phrases[-1]
+
+
+def describe_bag(objects: Sequence[ShapeObject], rng: random.Random) -> str:
+    """An unordered "bag of objects" caption, like web alt-text: no left/right, sizes sometimes.
+
+    The pretraining half of the world is captioned this way, so the base model learns what the
+    objects are but not where they are; relations are left for fine-tuning to teach.
+    """
+    phrases = [
+        o.phrase if rng.random() < 0.5 else f"a {o.colour} {o.shape}"
+        for o in rng.sample(list(objects), len(objects))
+    ]
+    if len(phrases) == 1:
+        return phrases[0]
+    return ", ".join(phrases[:-1]) + " and " + phrases[-1]
 
 
 def hard_negative(objects: Sequence[ShapeObject], rng: random.Random) -> str | None:
@@ -252,8 +270,15 @@ def generate_scenes(
     colours: Sequence[str] = tuple(COLOURS),
     captions_per_scene: int = 3,
     first_id: int = 0,
+    caption_style: CaptionStyle = "relational",
 ) -> Iterator[tuple[Scene, Image.Image]]:
-    """Yield ``count`` scenes with their rendered images, deterministically from ``seed``."""
+    """Yield ``count`` scenes with their rendered images, deterministically from ``seed``.
+
+    Args:
+        caption_style: ``relational`` captions name objects in left-to-right order (the
+            fine-tuning and evaluation data); ``bag`` captions list them in random order (the
+            pretraining data, see :func:`describe_bag`). Hard negatives are relational in both.
+    """
     rng = random.Random(seed)
     produced = 0
     while produced < count:
@@ -272,8 +297,11 @@ def generate_scenes(
             background_tone=rng.choice(_BACKGROUND_TONES),
             objects=objects,
         )
-        styles = rng.sample(range(3), k=min(captions_per_scene, 3))
-        scene.captions = [describe(objects, style) for style in styles]
+        if caption_style == "bag":
+            scene.captions = [describe_bag(objects, rng) for _ in range(captions_per_scene)]
+        else:
+            styles = rng.sample(range(3), k=min(captions_per_scene, 3))
+            scene.captions = [describe(objects, style) for style in styles]
         scene.hard_negative = hard_negative(objects, rng)
         yield scene, render(scene, rng)
         produced += 1

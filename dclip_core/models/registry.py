@@ -227,3 +227,33 @@ register_model(
         meaningless=True,
     )
 )
+
+# The shapes world's CLIP (issue 5): small enough to pretrain from scratch on 2 CPU cores in
+# minutes; `dclip bench shapes` and `dclip demo` train it (dclip_core.data.shapes_model).
+register_model(
+    ModelSpec(
+        name="shapes-tiny",
+        description="small CPU CLIP for the shapes world, random init (pretrained by `dclip demo`)",
+        base="shapes-tiny/random",
+        open_clip_config={
+            "embed_dim": 64,
+            "vision_cfg": {
+                "image_size": 64,
+                "layers": 3,
+                "width": 96,
+                "patch_size": 8,
+                "head_width": 32,
+            },
+            "text_cfg": {
+                "context_length": 32,
+                "vocab_size": 49408,
+                "width": 64,
+                "heads": 2,
+                "layers": 2,
+            },
+        },
+        seed=5,
+        preprocess=ImagePreprocess(size=64),
+        meaningless=True,
+    )
+)

@@ -66,3 +66,12 @@ def test_written_dataset_round_trips(tmp_path: Path) -> None:
     assert load_scenes(tmp_path) == scenes
     with Image.open(tmp_path / scenes[0].file) as image:
         assert image.size == (128, 128)
+
+
+def test_bag_captions_name_every_object_without_saying_where() -> None:
+    for scene, _ in generate_scenes(40, seed=13, caption_style="bag"):
+        assert len(scene.captions) == 3
+        for caption in scene.captions:
+            for obj in scene.objects:
+                assert f"{obj.colour} {obj.shape}" in caption
+            assert "left" not in caption and "right" not in caption

@@ -1,0 +1,266 @@
+"""``dclip bench shapes``: does DCLIP beat plain fine-tuning, in a world where we know the truth?
+
+1. A small CLIP (``shapes-tiny``) is pretrained from scratch on bag-of-objects captions — the
+   stand-in for base CLIP (:mod:`dclip_core.data.shapes_model`).
+2. It is fine-tuned three ways on the same relational-caption set, with the same steps, batch size,
+   learning rate, trainable parameters and seed: ``plain`` (the hybrid loss with only its
+   contrastive term), ``dclip-phrases`` (teacher on ground-truth regions + phrase spans, then the
+   full hybrid loss) and ``dclip-tokens`` (the same with per-token spans, as the paper's code).
+3. Base and every fine-tune are scored on held-out scenes (:mod:`dclip_core.data.shapes_eval`);
+   each seed re-runs step 2 (the base model is shared, pretrained once per world and cached).
+
+Everything goes through the method's own entry points (``train_teacher``, ``train_student``,
+``RegionCache``); see docs/adr/0007-shapes-world.md for the design of the world split.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from dclip_core.bench import benchmark
+from dclip_core.config.paths import get_paths
+from dclip_core.data.shapes_world import WorldSize
+
+METHODS = ("plain", "dclip-phrases", "dclip-tokens")
+
+
+@dataclass(frozen=True)
+class ShapesBenchConfig:
+    """Sizes and training values of one benchmark run."""
+
+    world: WorldSize
+    pretrain_steps: int
+    teacher_steps: int
+    student_steps: int
+    batch_size: int = 32
+    teacher_lr: float = 1e-3
+    student_lr: float = 1e-4
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+FULL = ShapesBenchConfig(
+    world=WorldSize(pretrain=2000, finetune=800, test=300),
+    pretrain_steps=150,
+    teacher_steps=60,
+    student_steps=60,
+)
+QUICK = ShapesBenchConfig(
+    world=WorldSize(pretrain=300, finetune=120, test=60),
+    pretrain_steps=15,
+    teacher_steps=4,
+    student_steps=4,
+    batch_size=16,
+)
+
+
+def _recipe(config: ShapesBenchConfig, seed: int, span_mode: str, *, plain: bool) -> Any:
+    from dclip_core.train.recipes import load_recipe
+
+    student: dict[str, Any] = {
+        "lr": config.student_lr,
+        "batch_size": config.batch_size,
+        "grad_accum": 1,
+        "epochs": 10_000,  # bounded by max_steps
+    }
+    if plain:
+        # Plain contrastive fine-tuning: the same loss function with the teacher and the text
+        # anchor switched off, so everything else (params, optimiser, data order) is identical.
+        student.update(w_img=0.0, w_txt=0.0)
+    return load_recipe(
+        "quick",
+        overrides={
+            "seed": seed,
+            "precision": "fp32",
+            "checkpoint_every": 10**9,
+            "keep_checkpoints": 1,
+            "teacher": {
+                "lr": config.teacher_lr,
+                "batch_size": config.batch_size,
+                "epochs": 10_000,
+                "span_mode": span_mode,
+            },
+            "student": student,
+            "data": {"val_fraction": 0.0, "detector": "gt", "region_source": "gt"},
+        },
+    )
+
+
+def run_shapes_benchmark(
+    config: ShapesBenchConfig,
+    root: Path,
+    *,
+    seeds: int = 1,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Run the benchmark under ``root`` (world, base model and region cache are reused there).
+
+    Returns:
+        ``{"config", "seeds", "seconds", "base": summary, "methods": {name: summary}}`` where a
+        summary maps each score to its mean, standard deviation and per-seed values.
+    """
+    import torch
+
+    from dclip_core.data.shapes_eval import WorldScores, score_model, summarise
+    from dclip_core.data.shapes_model import PretrainConfig, pretrain_base, register_trained_base
+    from dclip_core.data.shapes_world import build_world, shapes_records
+    from dclip_core.eval.embedders import TorchClipEmbedder
+    from dclip_core.models.clip import create_clip
+    from dclip_core.train.distill import load_student, train_student
+    from dclip_core.train.events import EventSink
+    from dclip_core.train.regions import RegionCache
+    from dclip_core.train.teacher_trainer import train_teacher
+
+    say = progress or (lambda _line: None)
+    started = time.perf_counter()
+    world_key = "-".join(str(v) for v in asdict(config.world).values())
+    world = build_world(root / f"world-{world_key}", config.world)
+    say(f"world ready in {world.root}")
+    base_dir = root / f"base-{world_key}-{config.pretrain_steps}"
+    weights = base_dir / "base.safetensors"
+    if not weights.is_file():
+        say(f"pretraining the base model ({config.pretrain_steps} steps)")
+        weights = pretrain_base(
+            world,
+            base_dir,
+            PretrainConfig(steps=config.pretrain_steps, threads=torch.get_num_threads()),
+        )
+    spec = register_trained_base(weights)
+    base = create_clip(spec)
+
+    def embedder(name: str, model: torch.nn.Module) -> TorchClipEmbedder:
+        return TorchClipEmbedder(name, model, spec.preprocess, spec.context_length)
+
+    base_scores = score_model(embedder("base", base), world)
+    say(f"base: {base_scores.to_json()}")
+    records = shapes_records(world.finetune_dir)
+    regions = RegionCache(spec, "gt", clip_model=base, cache_dir=root / "regions")
+    regions.prepare(records)
+    quiet = EventSink("none")
+    scores: dict[str, list[WorldScores]] = {m: [] for m in METHODS}
+    for seed in range(seeds):
+        run = root / "runs" / f"{spec.name}-{config.teacher_steps}-{config.student_steps}-s{seed}"
+        teachers: dict[str, Path] = {}
+        for span_mode in ("phrases", "tokens"):
+            result = train_teacher(
+                records,
+                model=spec.name,
+                regions=regions,
+                run_dir=run / f"teacher-{span_mode}",
+                recipe=_recipe(config, seed, span_mode, plain=False),
+                events=quiet,
+                max_steps=config.teacher_steps,
+            )
+            assert result.output is not None  # a run without signals always finishes
+            teachers[span_mode] = result.output
+        for method in METHODS:
+            span_mode = "tokens" if method == "dclip-tokens" else "phrases"
+            result = train_student(
+                records,
+                teacher_path=teachers[span_mode],
+                regions=regions,
+                run_dir=run / method,
+                recipe=_recipe(config, seed, span_mode, plain=method == "plain"),
+                events=quiet,
+                max_steps=config.student_steps,
+            )
+            assert result.output is not None
+            student, _ = load_student(result.output)
+            scores[method].append(score_model(embedder(method, student), world))
+            say(f"seed {seed} {method}: {scores[method][-1].to_json()}")
+    return {
+        "benchmark": "shapes",
+        "config": config.to_json(),
+        "seeds": seeds,
+        "base_model": spec.name,
+        "seconds": round(time.perf_counter() - started, 1),
+        "base": summarise([base_scores]),
+        "methods": {m: summarise(v) for m, v in scores.items()},
+    }
+
+
+_COLUMNS = (
+    ("t2i_r1", "T→I R@1"),
+    ("t2i_r5", "T→I R@5"),
+    ("t2i_r10", "T→I R@10"),
+    ("i2t_r1", "I→T R@1"),
+    ("i2t_r5", "I→T R@5"),
+    ("i2t_r10", "I→T R@10"),
+    ("hard_negative_accuracy", "hard-neg acc"),
+    ("zero_shot_top1", "zero-shot top-1"),
+)
+
+
+def format_table(result: dict[str, Any]) -> str:
+    """A markdown table: mean ± std (over seeds) in percent, and zero-shot retention vs base."""
+    head = "| model | " + " | ".join(label for _, label in _COLUMNS) + " | retention |"
+    lines = [head, "|" + "---|" * (len(_COLUMNS) + 2)]
+    base_top1 = result["base"]["zero_shot_top1"]["mean"]
+    rows = [("base", result["base"]), *result["methods"].items()]
+    for name, summary in rows:
+        cells = [
+            f"{100 * summary[key]['mean']:.1f} ± {100 * summary[key]['std']:.1f}"
+            for key, _ in _COLUMNS
+        ]
+        top1 = summary["zero_shot_top1"]["mean"]
+        retention = f"{100 * top1 / base_top1:.0f}%" if base_top1 > 0 else "n/a"
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {retention} |")
+    return "\n".join(lines)
+
+
+def _configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--quick", action="store_true", help="tiny world and few steps (a pipeline check, ~3 min)"
+    )
+    parser.add_argument("--seeds", type=int, default=None, help="fine-tuning seeds (default 3)")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (default 1: these models are too small to gain from more)",
+    )
+    parser.add_argument(
+        "--dir",
+        type=Path,
+        default=None,
+        help="work folder (world, base model, runs); default <cache>/bench-shapes",
+    )
+
+
+@benchmark(
+    "shapes",
+    "pretrain a small CLIP on the shapes world, fine-tune it plainly and with DCLIP, compare",
+    _configure,
+)
+def run(args: argparse.Namespace) -> int:
+    from dclip_core.errors import ConfigError
+
+    config = QUICK if args.quick else FULL
+    seeds = args.seeds if args.seeds is not None else (1 if args.quick else 3)
+    if seeds < 1:
+        raise ConfigError("--seeds must be at least 1")
+    root = args.dir or get_paths().cache_dir / "bench-shapes"
+    import torch
+
+    torch.set_num_threads(max(args.threads, 1))
+    result = run_shapes_benchmark(
+        config,
+        root,
+        seeds=seeds,
+        progress=lambda line: print(f"shapes: {line}", file=sys.stderr, flush=True),
+    )
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(format_table(result))
+        print(f"\n{seeds} seed(s), {result['seconds']:.0f} s, base model {result['base_model']}")
+    return 0

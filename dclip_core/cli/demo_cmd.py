@@ -1,0 +1,62 @@
+"""``dclip demo``: an offline demo in which search visibly works.
+
+Builds a library of shapes images, trains a small CLIP on the shapes world once (cached), exports it
+as a bundle, indexes the library with it, and opens the app on it with a banner saying what the demo
+is. Everything lives in ``<data dir>/demo``, which serves as ``DCLIP_HOME`` for the demo, so the
+user's own library and settings are never touched. Progress goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import os
+import subprocess
+import sys
+
+from dclip_core.cli import command, main
+from dclip_core.config.paths import HOME_ENV
+
+SAMPLE_QUERY = "red circle"
+
+
+@command("demo", "build and open an offline demo library searched by a model trained here")
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--rebuild", action="store_true", help="delete the earlier demo and build it again"
+    )
+    parser.add_argument(
+        "--no-app",
+        action="store_true",
+        help="stop after indexing and print a sample search instead of opening the app",
+    )
+    parser.set_defaults(handler=run_demo)
+
+
+def _say(line: str) -> None:
+    print(f"dclip demo: {line}", file=sys.stderr, flush=True)
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from dclip_core.config import load_settings, save_settings
+    from dclip_core.data.shapes_demo import DEMO_BANNER, DEMO_BUNDLE, build_demo, demo_home
+
+    home = demo_home()
+    # From here on every path (weights cache, bundles, library, settings) is the demo's own.
+    os.environ[HOME_ENV] = str(home)
+    demo = build_demo(home, rebuild=args.rebuild, progress=_say)
+    settings = load_settings()
+    if settings.model != DEMO_BUNDLE:
+        save_settings(dataclasses.replace(settings, model=DEMO_BUNDLE))
+    _say(f"indexing {demo.photos}")
+    with contextlib.redirect_stdout(sys.stderr):
+        code = main(["index", str(demo.photos), "--model", str(demo.bundle)])
+    if code:
+        return code
+    if args.no_app:
+        _say(f'sample search: dclip --home {home} search "{SAMPLE_QUERY}"')
+        return main(["search", SAMPLE_QUERY, "--limit", "10"])
+    _say("opening the app")
+    app = [sys.executable, "-m", "dclip_app", "--home", str(home), "--banner", DEMO_BANNER]
+    return subprocess.call(app)

@@ -1,0 +1,87 @@
+"""What the shapes benchmark measures on a model: retrieval, hard negatives, zero-shot crops.
+
+All three run on the world's held-out parts (``test/`` and ``zeroshot/``) through the evaluation
+code every ``dclip eval`` uses (:mod:`dclip_core.eval`); only the hard-negative check is specific to
+this world, because only here is a caption known to differ from the truth in exactly one binding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from dclip_core.data.shapes import describe
+from dclip_core.data.shapes_world import ShapesWorld, scenes_by_file, shapes_records
+from dclip_core.eval.embedders import Embedder
+from dclip_core.eval.tasks import ClassFolderDataset, evaluate_retrieval, evaluate_zero_shot
+
+# The world's own wording: class prompts read like its captions ("a red circle").
+ZERO_SHOT_TEMPLATES = ("a {}",)
+
+
+@dataclass(frozen=True)
+class WorldScores:
+    """One model's scores on a world (fractions in [0, 1])."""
+
+    t2i_r1: float
+    t2i_r5: float
+    t2i_r10: float
+    i2t_r1: float
+    i2t_r5: float
+    i2t_r10: float
+    hard_negative_accuracy: float
+    zero_shot_top1: float
+    zero_shot_top5: float
+
+    def to_json(self) -> dict[str, float]:
+        return {k: round(float(v), 4) for k, v in self.__dict__.items()}
+
+
+def hard_negative_accuracy(embedder: Embedder, world: ShapesWorld) -> float:
+    """Share of test scenes whose true caption scores above its one-binding hard negative.
+
+    The true caption is written in the hard negative's own style (``describe(…, style=0)``), so
+    the two differ only in the swapped binding.
+    """
+    scenes = [s for s in scenes_by_file(world.test_dir).values() if s.hard_negative]
+    if not scenes:
+        return float("nan")
+    images = embedder.embed_images([world.test_dir / s.file for s in scenes])
+    truth = embedder.embed_texts([describe(s.objects, style=0) for s in scenes])
+    negatives = embedder.embed_texts([s.hard_negative or "" for s in scenes])
+    return float(np.mean((images * truth).sum(1) > (images * negatives).sum(1)))
+
+
+def score_model(embedder: Embedder, world: ShapesWorld) -> WorldScores:
+    """Retrieval R@1/5/10 both ways, hard-negative accuracy and zero-shot accuracy on crops."""
+    retrieval = evaluate_retrieval(embedder, shapes_records(world.test_dir))
+    zero_shot = evaluate_zero_shot(
+        embedder, ClassFolderDataset.read(world.zeroshot_dir), ZERO_SHOT_TEMPLATES
+    )
+    t2i, i2t = retrieval.text_to_image, retrieval.image_to_text
+    return WorldScores(
+        t2i_r1=t2i.recall_at_1,
+        t2i_r5=t2i.recall_at_5,
+        t2i_r10=t2i.recall_at_10,
+        i2t_r1=i2t.recall_at_1,
+        i2t_r5=i2t.recall_at_5,
+        i2t_r10=i2t.recall_at_10,
+        hard_negative_accuracy=hard_negative_accuracy(embedder, world),
+        zero_shot_top1=zero_shot.top1,
+        zero_shot_top5=zero_shot.top5,
+    )
+
+
+def summarise(runs: list[WorldScores]) -> dict[str, dict[str, Any]]:
+    """Mean, sample standard deviation and per-seed values of every score over seeds."""
+    out: dict[str, dict[str, Any]] = {}
+    for key in runs[0].to_json():
+        values = np.array([getattr(r, key) for r in runs], dtype=np.float64)
+        out[key] = {
+            "mean": round(float(values.mean()), 4),
+            "std": round(float(values.std(ddof=1)), 4) if len(values) > 1 else 0.0,
+            "values": [round(float(v), 4) for v in values],
+        }
+    return out

@@ -1,0 +1,42 @@
+"""``dclip bench shapes --quick``: the whole pipeline runs (not which method wins)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from safetensors.torch import load_file
+
+from dclip_core.bench.shapes import METHODS, format_table
+from dclip_core.cli import main
+
+
+@pytest.mark.slow
+def test_quick_benchmark_trains_every_method_and_scores_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["bench", "shapes", "--quick", "--json", "--dir", str(tmp_path)]) == 0
+    captured = capsys.readouterr()
+    result = json.loads(captured.out)
+    assert set(result["methods"]) == set(METHODS)
+    assert result["seeds"] == 1
+    for summary in [result["base"], *result["methods"].values()]:
+        assert set(summary) >= {"t2i_r1", "i2t_r10", "hard_negative_accuracy", "zero_shot_top1"}
+        for stats in summary.values():
+            assert 0.0 <= stats["mean"] <= 1.0
+            assert len(stats["values"]) == 1
+
+    # Every method trained a student of the same base; the plain one learnt something else.
+    runs = next((tmp_path / "runs").iterdir())
+    students = {m: load_file(str(runs / m / "student.safetensors")) for m in METHODS}
+    key = "visual.proj"
+    assert not students["plain"][key].equal(students["dclip-phrases"][key])
+    assert not students["dclip-phrases"][key].equal(students["dclip-tokens"][key])
+    assert (runs / "teacher-phrases" / "teacher.safetensors").is_file()
+    assert (runs / "teacher-tokens" / "teacher.safetensors").is_file()
+
+    table = format_table(result)
+    assert table.splitlines()[0].startswith("| model |")
+    assert [line.split("|")[1].strip() for line in table.splitlines()[2:]] == ["base", *METHODS]
+    assert "pretraining the base model" in captured.err
