@@ -49,9 +49,9 @@ class ShapesBenchConfig:
 
 FULL = ShapesBenchConfig(
     world=WorldSize(pretrain=2000, finetune=800, test=300),
-    pretrain_steps=150,
-    teacher_steps=60,
-    student_steps=60,
+    pretrain_steps=400,
+    teacher_steps=100,
+    student_steps=100,
 )
 QUICK = ShapesBenchConfig(
     world=WorldSize(pretrain=300, finetune=120, test=60),

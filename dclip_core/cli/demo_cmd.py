@@ -11,9 +11,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import io
+import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from dclip_core.cli import command, main
 from dclip_core.config.paths import HOME_ENV
@@ -38,6 +41,28 @@ def _say(line: str) -> None:
     print(f"dclip demo: {line}", file=sys.stderr, flush=True)
 
 
+def _sample_search(photos: Path) -> int:
+    """Print the top 10 for :data:`SAMPLE_QUERY`, each checked against the scenes' ground truth."""
+    from dclip_core.data.shapes_world import scenes_by_file
+
+    captured = io.StringIO()
+    with contextlib.redirect_stdout(captured):
+        code = main(["search", SAMPLE_QUERY, "--limit", "10", "--json"])
+    if code:
+        return code
+    scenes = scenes_by_file(photos)
+    colour, shape = SAMPLE_QUERY.split()
+    hits = 0
+    for result in json.loads(captured.getvalue())["results"]:
+        scene = scenes.get(Path(result["path"]).name)
+        has = scene is not None and scene.has(colour, shape)
+        hits += has
+        mark = f"has a {SAMPLE_QUERY}" if has else "-"
+        print(f"{result['rank']:3d}  {result['score']:.3f}  {result['path']}  {mark}")
+    print(f"{hits} of the top 10 contain a {SAMPLE_QUERY} (checked against scenes.json)")
+    return 0
+
+
 def run_demo(args: argparse.Namespace) -> int:
     from dclip_core.config import load_settings, save_settings
     from dclip_core.data.shapes_demo import DEMO_BANNER, DEMO_BUNDLE, build_demo, demo_home
@@ -56,7 +81,7 @@ def run_demo(args: argparse.Namespace) -> int:
         return code
     if args.no_app:
         _say(f'sample search: dclip --home {home} search "{SAMPLE_QUERY}"')
-        return main(["search", SAMPLE_QUERY, "--limit", "10"])
+        return _sample_search(demo.photos)
     _say("opening the app")
     app = [sys.executable, "-m", "dclip_app", "--home", str(home), "--banner", DEMO_BANNER]
     return subprocess.call(app)

@@ -25,7 +25,7 @@ DEMO_BANNER = (
 # Pretraining sized so that a laptop CPU finishes in a few minutes and "red circle" finds red
 # circles (the e2e test checks ≥ 8 of the top 10 against the ground truth).
 DEMO_WORLD = WorldSize(pretrain=2000, finetune=10, test=300, seed=77)
-DEMO_PRETRAIN_STEPS = 150
+DEMO_PRETRAIN_STEPS = 300
 
 if TYPE_CHECKING:
     from dclip_core.train.events import EventSink
