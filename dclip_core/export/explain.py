@@ -87,7 +87,7 @@ def export_teacher_onnx(teacher: CrossModalTeacher, path: Path) -> None:
     try:
         with torch.no_grad(), warnings.catch_warnings():
             # The TorchScript exporter is deprecated; we use it for the same reasons as the
-            # encoders (docs/adr/0002-onnx-export.md).
+            # encoders (docs/adr/0008-onnx-export.md).
             warnings.simplefilter("ignore", category=DeprecationWarning)
             warnings.simplefilter("ignore", category=torch.jit.TracerWarning)
             torch.onnx.export(

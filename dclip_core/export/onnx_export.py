@@ -3,7 +3,7 @@
 Each tower is wrapped in a small module whose outputs are exactly what a bundle promises
 (DESIGN.md §4): L2 normalisation happens inside the graph, so the runtime never has to remember it,
 and the text tower also returns every token's projected state for span explanations. We use the
-TorchScript-based exporter (``dynamo=False``); docs/adr/0006-onnx-export.md says why.
+TorchScript-based exporter (``dynamo=False``); docs/adr/0008-onnx-export.md says why.
 """
 
 from __future__ import annotations
@@ -146,7 +146,7 @@ def _export(
     torch.backends.mha.set_fastpath_enabled(False)
     try:
         with warnings.catch_warnings():
-            # The TorchScript exporter is deprecated in favour of dynamo; ADR 0006 explains
+            # The TorchScript exporter is deprecated in favour of dynamo; ADR 0008 explains
             # why we keep it. The warning is about our choice, not the user's input.
             warnings.simplefilter("ignore", category=DeprecationWarning)
             warnings.simplefilter("ignore", category=torch.jit.TracerWarning)
