@@ -20,7 +20,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,7 @@ class ShapesBenchConfig:
     batch_size: int = 32
     teacher_lr: float = 1e-3
     student_lr: float = 1e-4
+    trainable: str = "attn-proj"
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -70,6 +71,7 @@ def _recipe(config: ShapesBenchConfig, seed: int, span_mode: str, *, plain: bool
         "batch_size": config.batch_size,
         "grad_accum": 1,
         "epochs": 10_000,  # bounded by max_steps
+        "trainable": config.trainable,
     }
     if plain:
         # Plain contrastive fine-tuning: the same loss function with the teacher and the text
@@ -147,7 +149,14 @@ def run_shapes_benchmark(
     quiet = EventSink("none")
     scores: dict[str, list[WorldScores]] = {m: [] for m in METHODS}
     for seed in range(seeds):
-        run = root / "runs" / f"{spec.name}-{config.teacher_steps}-{config.student_steps}-s{seed}"
+        run = (
+            root
+            / "runs"
+            / (
+                f"{spec.name}-{config.teacher_steps}-{config.student_steps}-"
+                f"{config.student_lr:g}-{config.trainable}-s{seed}"
+            )
+        )
         teachers: dict[str, Path] = {}
         for span_mode in ("phrases", "tokens"):
             result = train_teacher(
@@ -229,6 +238,15 @@ def _configure(parser: argparse.ArgumentParser) -> None:
         help="torch threads (default 1: these models are too small to gain from more)",
     )
     parser.add_argument(
+        "--student-lr", type=float, default=None, help="student learning rate (default 1e-4)"
+    )
+    parser.add_argument(
+        "--trainable",
+        choices=("attn-proj", "vision", "all"),
+        default=None,
+        help="student parameters trained by every method (default attn-proj, the recipe's)",
+    )
+    parser.add_argument(
         "--dir",
         type=Path,
         default=None,
@@ -245,6 +263,10 @@ def run(args: argparse.Namespace) -> int:
     from dclip_core.errors import ConfigError
 
     config = QUICK if args.quick else FULL
+    if args.student_lr is not None:
+        config = replace(config, student_lr=args.student_lr)
+    if args.trainable is not None:
+        config = replace(config, trainable=args.trainable)
     seeds = args.seeds if args.seeds is not None else (1 if args.quick else 3)
     if seeds < 1:
         raise ConfigError("--seeds must be at least 1")
