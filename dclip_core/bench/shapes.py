@@ -111,7 +111,12 @@ def run_shapes_benchmark(
     """
     import torch
 
-    from dclip_core.data.shapes_eval import WorldScores, score_model, summarise
+    from dclip_core.data.shapes_eval import (
+        WorldScores,
+        score_model,
+        summarise,
+        teacher_diagnostics,
+    )
     from dclip_core.data.shapes_model import PretrainConfig, pretrain_base, register_trained_base
     from dclip_core.data.shapes_world import build_world, shapes_records
     from dclip_core.eval.embedders import TorchClipEmbedder
@@ -148,6 +153,7 @@ def run_shapes_benchmark(
     regions.prepare(records)
     quiet = EventSink("none")
     scores: dict[str, list[WorldScores]] = {m: [] for m in METHODS}
+    diagnostics: dict[str, list[dict[str, float]]] = {"phrases": [], "tokens": []}
     for seed in range(seeds):
         run = (
             root
@@ -170,6 +176,8 @@ def run_shapes_benchmark(
             )
             assert result.output is not None  # a run without signals always finishes
             teachers[span_mode] = result.output
+            diagnostics[span_mode].append(teacher_diagnostics(result.output, base, regions, world))
+            say(f"seed {seed} teacher-{span_mode}: {diagnostics[span_mode][-1]}")
         for method in METHODS:
             span_mode = "tokens" if method == "dclip-tokens" else "phrases"
             result = train_student(
@@ -193,6 +201,7 @@ def run_shapes_benchmark(
         "seconds": round(time.perf_counter() - started, 1),
         "base": summarise([base_scores]),
         "methods": {m: summarise(v) for m, v in scores.items()},
+        "teachers": diagnostics,
     }
 
 

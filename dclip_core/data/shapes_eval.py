@@ -8,6 +8,7 @@ this world, because only here is a caption known to differ from the truth in exa
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -85,3 +86,62 @@ def summarise(runs: list[WorldScores]) -> dict[str, dict[str, Any]]:
             "values": [round(float(v), 4) for v in values],
         }
     return out
+
+
+def teacher_diagnostics(
+    teacher_path: Path, base: Any, regions: Any, world: ShapesWorld
+) -> dict[str, float]:
+    """How much image information the teacher's target carries, on test scenes.
+
+    For each test scene with a hard negative, the teacher fuses the scene's regions once with the
+    true caption and once with the hard negative. Returns:
+
+    - ``teacher_hard_negative_accuracy``: share of scenes where ``cos(g, sentence)`` — the score the
+      teacher was trained to raise — is higher for the true caption than for the hard negative
+      (0.5 = the target cannot tell them apart, so it cannot teach the binding);
+    - ``target_true_caption``: mean ``cos(g_true, sentence_true)``;
+    - ``target_wrong_caption``: mean ``cos(g_negative, sentence_negative)`` — how well a *wrong*
+      caption's target matches that wrong caption; close to the true-caption value means the
+      target follows whatever caption it is given (caption leakage), not the image.
+
+    Args:
+        teacher_path: a trained teacher file.
+        base: the frozen base CLIP (text features).
+        regions: the region cache of ``base`` (ground-truth boxes).
+    """
+    import torch
+
+    from dclip_core.data.shapes_world import shapes_records
+    from dclip_core.models.teacher import load_teacher
+    from dclip_core.models.text_features import FrozenTextEncoder
+    from dclip_core.runtime.tokenizer import ClipTokenizer
+    from dclip_core.train.teacher_trainer import pad_regions
+
+    loaded = load_teacher(teacher_path)
+    span_mode = loaded.extra.get("span_mode", "tokens")
+    context = int(base.positional_embedding.shape[0])
+    tokenizer = ClipTokenizer(ClipTokenizer.default_vocab_path(), context)
+    text_encoder = FrozenTextEncoder(base, tokenizer, span_mode)
+    scenes = scenes_by_file(world.test_dir)
+    records = [r for r in shapes_records(world.test_dir) if scenes[r.path.name].hard_negative]
+    region_rows = [regions.get(r.path, r.boxes).embeddings for r in records]
+    region_batch, region_mask = pad_regions(region_rows, torch.device("cpu"))
+    out: dict[str, list[float]] = {"true": [], "negative": []}
+    for kind in out:
+        captions = [
+            describe(scenes[r.path.name].objects, style=0)
+            if kind == "true"
+            else scenes[r.path.name].hard_negative or ""
+            for r in records
+        ]
+        text = text_encoder.encode(captions)
+        with torch.no_grad():
+            g = loaded.teacher(text.spans, text.span_mask, region_batch, region_mask)
+        cos = torch.nn.functional.cosine_similarity(g.global_embedding, text.sentence, dim=-1)
+        out[kind] = cos.tolist()
+    true, negative = np.array(out["true"]), np.array(out["negative"])
+    return {
+        "teacher_hard_negative_accuracy": round(float(np.mean(true > negative)), 4),
+        "target_true_caption": round(float(true.mean()), 4),
+        "target_wrong_caption": round(float(negative.mean()), 4),
+    }

@@ -27,6 +27,12 @@ def test_quick_benchmark_trains_every_method_and_scores_it(
             assert 0.0 <= stats["mean"] <= 1.0
             assert len(stats["values"]) == 1
 
+    # The teacher diagnostics were measured for both span modes.
+    for span_mode in ("phrases", "tokens"):
+        (diagnostic,) = result["teachers"][span_mode]
+        assert 0.0 <= diagnostic["teacher_hard_negative_accuracy"] <= 1.0
+        assert -1.0 <= diagnostic["target_wrong_caption"] <= 1.0
+
     # Every method trained a student of the same base; the plain one learnt something else.
     runs = next((tmp_path / "runs").iterdir())
     students = {m: load_file(str(runs / m / "student.safetensors")) for m in METHODS}
