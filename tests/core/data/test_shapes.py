@@ -74,4 +74,5 @@ def test_bag_captions_name_every_object_without_saying_where() -> None:
         for caption in scene.captions:
             for obj in scene.objects:
                 assert f"{obj.colour} {obj.shape}" in caption
-            assert "left" not in caption and "right" not in caption
+            assert "left" not in caption
+            assert "right" not in caption
