@@ -58,8 +58,8 @@ def _rss_reset() -> int:
         for line in Path("/proc/self/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) * 1024
-    except OSError:
-        pass
+    except OSError as exc:
+        _no_proc_memory(exc)
     return 0
 
 
@@ -68,9 +68,20 @@ def _rss_peak() -> int:
         for line in Path("/proc/self/status").read_text().splitlines():
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) * 1024
-    except OSError:
-        pass
+    except OSError as exc:
+        _no_proc_memory(exc)
     return 0
+
+
+def _no_proc_memory(exc: OSError) -> None:
+    """Say once why memory per sample reads 0: CPU memory is measured through Linux's /proc."""
+    if not getattr(_no_proc_memory, "said", False):
+        print(
+            f"dclip bench train: note: memory per sample is not measured here ({exc}); "
+            "it needs Linux /proc",
+            file=sys.stderr,
+        )
+        _no_proc_memory.said = True  # type: ignore[attr-defined]
 
 
 def _run_stage(
