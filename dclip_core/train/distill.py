@@ -36,13 +36,7 @@ from dclip_core.train.events import EventSink
 from dclip_core.train.loop import TrainingLoop
 from dclip_core.train.losses import LossTerms, hybrid_loss
 from dclip_core.train.recipes import Recipe, StudentRecipe, get_recipe
-from dclip_core.train.runs import (
-    RunInfo,
-    read_run_info,
-    resume_checkpoint,
-    split_train_val,
-    write_run_info,
-)
+from dclip_core.train.runs import split_train_val, start_or_resume
 from dclip_core.train.teacher_trainer import (
     RegionLookup,
     StageResult,
@@ -206,30 +200,18 @@ def train_student(
     ctx = ctx or init_distributed()
     events = events or EventSink("text", enabled=ctx.is_main)
     loaded = load_teacher(teacher_path)
-    checkpoint = None
-    if resume:
-        info = read_run_info(run_dir, "student")
-        recipe, model = info.recipe, info.model
-        if info.data.get("records") not in (None, len(records)):
-            raise TrainingError(
-                f"the dataset changed since run {run_dir} started ({info.data['records']} images "
-                f"then, {len(records)} now); resume with the same data or start a new run"
-            )
-        checkpoint = resume_checkpoint(run_dir)
-    else:
-        recipe = recipe or get_recipe("paper")
-        model = model or loaded.base_model
-        if ctx.is_main:
-            write_run_info(
-                run_dir,
-                RunInfo(
-                    stage="student",
-                    model=model,
-                    recipe=recipe,
-                    data={"records": len(records), **(data_summary or {})},
-                    extra={"teacher": str(teacher_path)},
-                ),
-            )
+    run = start_or_resume(
+        run_dir,
+        "student",
+        num_records=len(records),
+        resume=resume,
+        recipe=recipe or get_recipe("paper"),
+        model=model or loaded.base_model,
+        is_main=ctx.is_main,
+        data_summary=data_summary,
+        extra={"teacher": str(teacher_path)},
+    )
+    recipe, model, checkpoint = run.recipe, run.model, run.checkpoint
     if model != loaded.base_model:
         raise TrainingError(
             f"teacher {teacher_path} was trained on {loaded.base_model!r} features but the student "

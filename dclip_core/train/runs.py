@@ -104,3 +104,52 @@ def resume_checkpoint(run_dir: Path) -> LoadedCheckpoint:
             f"run {run_dir} has no checkpoint to resume from; start it again without --resume"
         )
     return load_checkpoint(path)
+
+
+@dataclass(frozen=True)
+class RunStart:
+    """What a stage runs with: the recipe and base model (from ``run.json`` when resuming) and the
+    checkpoint to continue from (None for a new run)."""
+
+    recipe: Recipe
+    model: str
+    checkpoint: LoadedCheckpoint | None
+
+
+def start_or_resume(
+    run_dir: Path,
+    stage: str,
+    *,
+    num_records: int,
+    resume: bool,
+    recipe: Recipe,
+    model: str,
+    is_main: bool,
+    data_summary: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> RunStart:
+    """Begin a training stage: record a new run, or reload a run's recipe, model and checkpoint.
+
+    Raises:
+        TrainingError: resuming a run whose dataset size changed, or one with no checkpoint.
+    """
+    if resume:
+        info = read_run_info(run_dir, stage)
+        if info.data.get("records") not in (None, num_records):
+            raise TrainingError(
+                f"the dataset changed since run {run_dir} started ({info.data['records']} images "
+                f"then, {num_records} now); resume with the same data or start a new run"
+            )
+        return RunStart(info.recipe, info.model, resume_checkpoint(run_dir))
+    if is_main:
+        write_run_info(
+            run_dir,
+            RunInfo(
+                stage=stage,
+                model=model,
+                recipe=recipe,
+                data={"records": num_records, **(data_summary or {})},
+                extra=extra or {},
+            ),
+        )
+    return RunStart(recipe, model, None)

@@ -27,13 +27,7 @@ from dclip_core.train.events import EventSink
 from dclip_core.train.loop import LoopConfig, TrainingLoop
 from dclip_core.train.losses import LossTerms, teacher_loss
 from dclip_core.train.recipes import Recipe, get_recipe
-from dclip_core.train.runs import (
-    RunInfo,
-    read_run_info,
-    resume_checkpoint,
-    split_train_val,
-    write_run_info,
-)
+from dclip_core.train.runs import split_train_val, start_or_resume
 
 TEACHER_FILE = "teacher.safetensors"
 
@@ -191,33 +185,20 @@ def train_teacher(
         TrainingError: a run that cannot start (nothing to resume, other dataset) or that had to
             stop (non-finite loss).
     """
-    from dclip_core.errors import TrainingError
 
     ctx = ctx or init_distributed()
     events = events or EventSink("text", enabled=ctx.is_main)
-    checkpoint = None
-    if resume:
-        info = read_run_info(run_dir, "teacher")
-        recipe, model = info.recipe, info.model
-        if info.data.get("records") not in (None, len(records)):
-            raise TrainingError(
-                f"the dataset changed since run {run_dir} started ({info.data['records']} images "
-                f"then, {len(records)} now); resume with the same data or start a new run"
-            )
-        checkpoint = resume_checkpoint(run_dir)
-    else:
-        recipe = recipe or get_recipe("paper")
-        if ctx.is_main:
-            write_run_info(
-                run_dir,
-                RunInfo(
-                    stage="teacher",
-                    model=model,
-                    recipe=recipe,
-                    data={"records": len(records), **(data_summary or {})},
-                    extra={},
-                ),
-            )
+    run = start_or_resume(
+        run_dir,
+        "teacher",
+        num_records=len(records),
+        resume=resume,
+        recipe=recipe or get_recipe("paper"),
+        model=model,
+        is_main=ctx.is_main,
+        data_summary=data_summary,
+    )
+    recipe, model, checkpoint = run.recipe, run.model, run.checkpoint
     train_set, val_set = split_train_val(records, recipe.data.val_fraction, recipe.seed)
     base = create_clip(model).to(ctx.device).requires_grad_(False)
     spec = get_model_spec(model)
