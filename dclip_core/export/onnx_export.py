@@ -2,7 +2,8 @@
 
 Each tower is wrapped in a small module whose outputs are exactly what a bundle promises
 (DESIGN.md §4): L2 normalisation happens inside the graph, so the runtime never has to remember it,
-and the text tower also returns every token's projected state for span explanations. We use the
+and the text tower also returns every token's projected state for span explanations. The text
+graph takes any sequence length (:mod:`dclip_core.export.text_tower`, ADR 0009). We use the
 TorchScript-based exporter (``dynamo=False``); docs/adr/0008-onnx-export.md says why.
 """
 
@@ -17,6 +18,11 @@ from open_clip import CLIP
 from torch import nn
 
 from dclip_core.errors import ExportError
+from dclip_core.export.text_tower import (
+    DynamicLengthTextTower,
+    dynamic_length_blocker,
+    pooling_of,
+)
 
 # Opset 17 has LayerNormalization as one op; every ONNX Runtime since 1.14 runs it.
 ONNX_OPSET = 17
@@ -24,6 +30,10 @@ ONNX_OPSET = 17
 # CLIP's start-of-text id; the rows used for tracing only need to look like real token rows.
 _SOT_ID = 49406
 _EOT_ID = 49407
+# Length of the rows the dynamic text tower is traced on (any length short of the context works).
+_TRACED_LENGTH = 7
+# Trimmed and full-length runs differ only by float reordering in the softmax's reductions.
+_TRIM_TOLERANCE = 1e-4
 
 
 class ImageTowerForExport(nn.Module):
@@ -40,6 +50,11 @@ class ImageTowerForExport(nn.Module):
 class TextTowerForExport(nn.Module):
     """``input_ids [B,L] -> (embeddings [B,D] normalised, token_states [B,L,D] not normalised)``.
 
+    The fixed-length tower: runs open_clip's own transformer, whose exported attention is tied
+    to the traced length. Used only for towers :class:`DynamicLengthTextTower` cannot express
+    (see :func:`dynamic_length_blocker`) and to write bundles the way DCLIP did before dynamic
+    lengths (tests and ``dclip bench search`` compare against them).
+
     Mirrors open_clip's ``CLIP.encode_text`` but applies the text projection to every token
     before pooling: pooling picks one row and the projection is linear, so the pooled embedding is
     the same, and the per-token states come for free.
@@ -47,17 +62,7 @@ class TextTowerForExport(nn.Module):
 
     def __init__(self, model: CLIP) -> None:
         super().__init__()
-        pool_type = getattr(model, "text_pool_type", "argmax")
-        if pool_type not in ("argmax", "eos", "first", "last"):
-            raise ExportError(
-                f"text pooling {pool_type!r} is not supported by the exporter "
-                "(supported: argmax, eos, first, last)"
-            )
-        self.pool_type = pool_type
-        eos_id = getattr(model, "text_eos_id", None)
-        if pool_type == "eos" and eos_id is None:
-            raise ExportError("the text tower pools at the eos token but names no eos token id")
-        self.eos_id = -1 if eos_id is None else int(eos_id)
+        self.pool_type, self.eos_id = pooling_of(model)
         self.token_embedding = model.token_embedding
         self.positional_embedding = model.positional_embedding
         self.transformer = model.transformer
@@ -108,25 +113,96 @@ def export_image_tower(model: CLIP, image_size: int, path: Path) -> None:
     )
 
 
-def export_text_tower(model: CLIP, context_length: int, path: Path) -> None:
-    """Write the text tower of ``model`` to ``path`` (dynamic batch, fixed ``context_length``).
+def export_text_tower(
+    model: CLIP, context_length: int, path: Path, *, dynamic_length: bool = True
+) -> bool:
+    """Write the text tower of ``model`` to ``path`` (dynamic batch).
+
+    Args:
+        model: the CLIP whose text tower to export.
+        context_length: the tokenizer's context length (the longest input).
+        path: the ``.onnx`` file to write.
+        dynamic_length: give the graph a symbolic sequence axis, so the runtime can run only up
+            to the batch's last end token (ADR 0009). Towers that trimming would change (see
+            :func:`dynamic_length_blocker`) are exported with the fixed ``context_length``
+            regardless. False writes the fixed-length graph of earlier DCLIP versions.
+
+    Returns:
+        True when the written graph takes any sequence length up to ``context_length``.
 
     Raises:
-        ExportError: the exporter failed (the message says which tower).
+        ExportError: the exporter failed, or the dynamic graph gave other outputs on trimmed ids
+            than on full-length ones (the message says which tower).
     """
-    example = torch.zeros(2, context_length, dtype=torch.int64)
-    example[:, 0] = _SOT_ID
-    example[0, 1], example[0, 2] = 320, _EOT_ID
-    example[1, 1:4] = torch.tensor([320, 1125, 539])
-    example[1, 4] = _EOT_ID
+    dynamic = dynamic_length and dynamic_length_blocker(model) is None
+    if not dynamic:
+        _export(
+            TextTowerForExport(model),
+            _example_ids(context_length, context_length),
+            path,
+            input_name="input_ids",
+            output_names=["embeddings", "token_states"],
+            what="text tower",
+        )
+        return False
+    # Traced on a length shorter than the context, so a length the tracer baked in anyway shows
+    # up as a failure of the full-length check below rather than passing unnoticed.
+    traced_length = min(context_length, _TRACED_LENGTH)
     _export(
-        TextTowerForExport(model),
-        example,
+        DynamicLengthTextTower(model),
+        _example_ids(traced_length, context_length),
         path,
         input_name="input_ids",
         output_names=["embeddings", "token_states"],
         what="text tower",
+        sequence_axis=True,
     )
+    _check_trimming_is_exact(path, context_length)
+    return True
+
+
+def _example_ids(length: int, context_length: int) -> torch.Tensor:
+    """Two token rows of ``length`` positions: a short caption and a longer one (or truncated)."""
+    example = torch.zeros(2, length, dtype=torch.int64)
+    example[:, 0] = _SOT_ID
+    example[0, 1], example[0, 2] = 320, _EOT_ID
+    body = torch.tensor([320, 1125, 539, 1929, 268])[: max(length - 2, 0)]
+    example[1, 1 : 1 + len(body)] = body
+    example[1, min(1 + len(body), length - 1)] = _EOT_ID
+    return example
+
+
+def _check_trimming_is_exact(path: Path, context_length: int) -> None:
+    """Run the written graph at full and trimmed length; both must agree where they overlap."""
+    import numpy as np
+    import onnxruntime as ort
+
+    from dclip_core.runtime.session import ORT_LOAD_ERRORS
+
+    full = np.zeros((3, context_length), dtype=np.int64)
+    full[:, 0] = _SOT_ID
+    lengths = (2, min(5, context_length - 2), context_length - 2)
+    for row, body in enumerate(lengths):
+        full[row, 1 : 1 + body] = 320 + np.arange(body) % 400
+        full[row, 1 + body] = _EOT_ID
+    trimmed_length = 2 + lengths[1]
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    try:
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        full_out, full_states = session.run(None, {"input_ids": full})
+        short_out, short_states = session.run(None, {"input_ids": full[:2, :trimmed_length]})
+    except ORT_LOAD_ERRORS as exc:
+        raise ExportError(
+            f"the exported text tower {path} does not run at every length ({exc})"
+        ) from exc
+    worst = float(np.abs(short_out - full_out[:2]).max())
+    worst_state = float(np.abs(short_states - full_states[:2, :trimmed_length]).max())
+    if max(worst, worst_state) > _TRIM_TOLERANCE:
+        raise ExportError(
+            f"the exported text tower {path} gives other outputs on trimmed ids (max difference "
+            f"{max(worst, worst_state):.2e}); export with dynamic_length=False"
+        )
 
 
 def _export(
@@ -137,8 +213,15 @@ def _export(
     input_name: str,
     output_names: list[str],
     what: str,
+    sequence_axis: bool = False,
 ) -> None:
-    dynamic_axes = {name: {0: "batch"} for name in (input_name, *output_names)}
+    dynamic_axes: dict[str, dict[int, str]] = {
+        name: {0: "batch"} for name in (input_name, *output_names)
+    }
+    if sequence_axis:
+        # input_ids [B, L] and token_states [B, L, D]; the embeddings have no length axis.
+        dynamic_axes[input_name][1] = "sequence"
+        dynamic_axes["token_states"][1] = "sequence"
     module.eval()
     fastpath_was_enabled = torch.backends.mha.get_fastpath_enabled()
     # In eval mode without gradients nn.MultiheadAttention takes a fused kernel that has no ONNX

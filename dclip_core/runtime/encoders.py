@@ -2,7 +2,14 @@
 
 This is what indexing, search and the app run. Loading checks the bundle (hashes, format) and
 picks the execution provider, but opens each ONNX session only when first used: a text search
-never pays for loading the image tower, which keeps the start of ``dclip search`` short.
+never pays for loading the image tower, which keeps the start of ``dclip search`` short. Sessions
+open from ONNX Runtime's cached optimised model when there is one
+(:mod:`dclip_core.runtime.session_cache`).
+
+Text towers exported with a symbolic sequence axis (ADR 0009) run only up to the batch's last
+end-of-text token: the tower is causal and pools at that token, so the padding after it cannot
+change any output, and a query of a few words costs a fraction of the 77 positions. Bundles with a
+fixed length run as before.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image
 
+from dclip_core.config.paths import get_paths
 from dclip_core.errors import BundleError
 from dclip_core.runtime.bundle import VARIANTS, BundleManifest, load_manifest
 from dclip_core.runtime.images import load_image
@@ -23,6 +31,7 @@ from dclip_core.runtime.session import (
     ProviderChoice,
     choose_provider,
     create_session,
+    input_is_dynamic,
     optimization_for_variant,
 )
 from dclip_core.runtime.tokenizer import ClipTokenizer
@@ -42,20 +51,29 @@ class ClipEncoder:
         provider_choice: that provider with the reason it was chosen.
         variant: ``"fp32"``, ``"fp16"`` or ``"int8"``.
         threads: intra-op CPU threads per session (0 = ONNX Runtime's default).
+        cache_sessions: open sessions through the optimised-model cache.
     """
 
     def __init__(
-        self, manifest: BundleManifest, choice: ProviderChoice, *, threads: int, variant: str
+        self,
+        manifest: BundleManifest,
+        choice: ProviderChoice,
+        *,
+        threads: int,
+        variant: str,
+        cache_sessions: bool = True,
     ) -> None:
         self.manifest = manifest
         self.provider_choice = choice
         self.provider = choice.provider
         self.threads = threads
         self.variant = variant
+        self.cache_sessions = cache_sessions
         self._image_file, self._text_file = manifest.tower_files(variant)
         self._lock = threading.Lock()
         self._image_session: ort.InferenceSession | None = None
         self._text_session: ort.InferenceSession | None = None
+        self._text_length_is_dynamic = False
         self._tokenizer: ClipTokenizer | None = None
 
     @classmethod
@@ -66,6 +84,7 @@ class ClipEncoder:
         provider: str = "auto",
         threads: int = 0,
         variant: str = "fp32",
+        cache_sessions: bool = True,
     ) -> ClipEncoder:
         """Open a bundle for inference.
 
@@ -75,6 +94,8 @@ class ClipEncoder:
             threads: intra-op CPU threads; 0 lets ONNX Runtime choose.
             variant: which encoding of the towers to run: ``"fp32"``, or ``"int8"`` / ``"fp16"``
                 when the bundle was exported with them.
+            cache_sessions: open sessions from ONNX Runtime's optimised model, cached in the
+                user cache on first use (False: optimise from the bundle file every time).
 
         Raises:
             BundleError: the bundle is missing, of another format, tampered with, or lacks the
@@ -84,7 +105,13 @@ class ClipEncoder:
         if variant not in VARIANTS:
             raise BundleError(f"unknown variant {variant!r}; use one of {', '.join(VARIANTS)}")
         manifest = load_manifest(bundle)
-        return cls(manifest, choose_provider(provider), threads=threads, variant=variant)
+        return cls(
+            manifest,
+            choose_provider(provider),
+            threads=threads,
+            variant=variant,
+            cache_sessions=cache_sessions,
+        )
 
     @property
     def embed_dim(self) -> int:
@@ -163,8 +190,7 @@ class ClipEncoder:
         out = np.empty((len(texts), self.embed_dim), dtype=np.float32)
         for start in range(0, len(texts), batch_size):
             chunk = texts[start : start + batch_size]
-            ids = self.tokenizer(chunk)
-            (embeddings,) = self._session("text").run(["embeddings"], {"input_ids": ids})
+            (embeddings,) = self._run_text(self.tokenizer(chunk), ["embeddings"])
             out[start : start + len(chunk)] = embeddings
         return out
 
@@ -175,7 +201,9 @@ class ClipEncoder:
             ``(embeddings, token_states, input_ids)``: ``(B, D)`` L2-normalised float32;
             ``(B, L, D)`` float32, each token's final state after the final layer norm and text
             projection, not normalised; ``(B, L)`` int64 token ids (start token, BPE ids, end
-            token, zero padding).
+            token, zero padding). ``L`` is the context length. With a dynamic-length text tower
+            the positions after the batch's last end token are not computed and their states
+            are zeros (they hold padding, which no span covers).
         """
         if isinstance(texts, str):
             texts = [texts]
@@ -187,10 +215,19 @@ class ClipEncoder:
                 np.zeros((0, length, dim), np.float32),
                 ids,
             )
-        embeddings, states = self._session("text").run(
-            ["embeddings", "token_states"], {"input_ids": ids}
-        )
+        embeddings, states = self._run_text(ids, ["embeddings", "token_states"])
+        if states.shape[1] < ids.shape[1]:
+            padded = np.zeros((*ids.shape, states.shape[2]), dtype=np.float32)
+            padded[:, : states.shape[1]] = states
+            states = padded
         return np.asarray(embeddings, np.float32), np.asarray(states, np.float32), ids
+
+    def _run_text(self, ids: np.ndarray, outputs: list[str]) -> list[np.ndarray]:
+        """Run the text tower on ``ids``, trimmed after the last end token when it allows."""
+        session = self._session("text")
+        if self._text_length_is_dynamic:
+            ids = ids[:, : trimmed_length(ids, self.tokenizer.eot_token_id)]
+        return [np.asarray(out) for out in session.run(outputs, {"input_ids": ids})]
 
     def _session(self, tower: str) -> ort.InferenceSession:
         with self._lock:
@@ -199,7 +236,9 @@ class ClipEncoder:
                     self._image_session = self._open(self._image_file)
                 return self._image_session
             if self._text_session is None:
-                self._text_session = self._open(self._text_file)
+                session = self._open(self._text_file)
+                self._text_length_is_dynamic = input_is_dynamic(session, "input_ids", 1)
+                self._text_session = session
             return self._text_session
 
     def _open(self, relative: str) -> ort.InferenceSession:
@@ -208,7 +247,28 @@ class ClipEncoder:
             self.provider_choice,
             threads=self.threads,
             optimization=optimization_for_variant(self.variant),
+            cache_dir=get_paths().cache_dir / "onnxruntime" if self.cache_sessions else None,
+            model_sha256=self.manifest.files[relative],
         )
+
+
+def trimmed_length(ids: np.ndarray, end_id: int) -> int:
+    """How many leading positions of ``ids`` a causal, end-pooled text tower needs.
+
+    That is one past the last end token of any row: later positions are padding that no
+    earlier position attends to. A row without an end token keeps the full length.
+
+    Args:
+        ids: ``(B, L)`` token ids, each row start token, BPE ids, end token, zero padding.
+        end_id: the tokenizer's end-of-text id.
+    """
+    if ids.shape[0] == 0:
+        return int(ids.shape[1])
+    is_end = ids == end_id
+    if not is_end.any(axis=1).all():
+        return int(ids.shape[1])
+    last_end = ids.shape[1] - 1 - np.argmax(is_end[:, ::-1], axis=1)
+    return int(last_end.max()) + 1
 
 
 def _check_batch_size(batch_size: int) -> None:

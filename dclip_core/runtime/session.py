@@ -139,6 +139,8 @@ def create_session(
     *,
     threads: int = 0,
     optimization: GraphOptimization = "all",
+    cache_dir: Path | None = None,
+    model_sha256: str | None = None,
 ) -> ort.InferenceSession:
     """Open an ONNX model on the chosen provider.
 
@@ -150,6 +152,11 @@ def create_session(
             CPU layout transformations of ``"all"``, which crash ONNX Runtime 1.31 on
             fp16-weight models (segmentation fault while creating the session); fp16 variants
             must use it.
+        cache_dir: keep ONNX Runtime's optimised model here and open it from there next time
+            (:mod:`dclip_core.runtime.session_cache`; CPU sessions only). Needs
+            ``model_sha256``.
+        model_sha256: the verified sha256 of ``model_path`` (from the bundle manifest), which
+            keys the cache without hashing the file again.
 
     Raises:
         BundleError: the file cannot be read or is not a valid ONNX model (names the file).
@@ -157,11 +164,29 @@ def create_session(
     """
     if threads < 0:
         raise ExecutionProviderError(f"threads must be 0 (automatic) or more, not {threads}")
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.graph_optimization_level = _OPTIMIZATION_LEVELS[optimization]
+
+    def make_options() -> ort.SessionOptions:
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.graph_optimization_level = _OPTIMIZATION_LEVELS[optimization]
+        return options
+
     try:
-        session = ort.InferenceSession(str(model_path), options, providers=choice.providers)
+        if cache_dir is not None and model_sha256 and choice.provider == CPU:
+            from dclip_core.runtime.session_cache import open_cached_session
+
+            session = open_cached_session(
+                model_path,
+                model_sha256,
+                cache_dir,
+                CPU,
+                _OPTIMIZATION_LEVELS[optimization],
+                make_options,
+            )
+        else:
+            session = ort.InferenceSession(
+                str(model_path), make_options(), providers=choice.providers
+            )
     except ORT_LOAD_ERRORS as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise BundleError(
@@ -174,6 +199,18 @@ def create_session(
             f"(got {', '.join(session.get_providers())}); use --provider cpu"
         )
     return session
+
+
+def input_is_dynamic(session: ort.InferenceSession, input_name: str, axis: int) -> bool:
+    """Whether ``axis`` of the session's input ``input_name`` has a symbolic (free) size.
+
+    Raises:
+        KeyError: the model has no input of that name.
+    """
+    for item in session.get_inputs():
+        if item.name == input_name:
+            return not isinstance(item.shape[axis], int)
+    raise KeyError(f"the model has no input {input_name!r}")
 
 
 def optimization_for_variant(variant: str) -> GraphOptimization:
