@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from concurrent.futures import Future
 from pathlib import Path
 
 import numpy as np
@@ -74,6 +75,7 @@ class ClipEncoder:
         self._image_session: ort.InferenceSession | None = None
         self._text_session: ort.InferenceSession | None = None
         self._text_length_is_dynamic = False
+        self._text_opening: Future[ort.InferenceSession] | None = None
         self._tokenizer: ClipTokenizer | None = None
 
     @classmethod
@@ -188,6 +190,7 @@ class ClipEncoder:
         if isinstance(texts, str):
             texts = [texts]
         out = np.empty((len(texts), self.embed_dim), dtype=np.float32)
+        self._start_opening_text_session()
         for start in range(0, len(texts), batch_size):
             chunk = texts[start : start + batch_size]
             (embeddings,) = self._run_text(self.tokenizer(chunk), ["embeddings"])
@@ -207,6 +210,7 @@ class ClipEncoder:
         """
         if isinstance(texts, str):
             texts = [texts]
+        self._start_opening_text_session()
         ids = self.tokenizer(texts)
         if len(ids) == 0:
             dim, length = self.embed_dim, self.manifest.text.context_length
@@ -224,21 +228,61 @@ class ClipEncoder:
 
     def _run_text(self, ids: np.ndarray, outputs: list[str]) -> list[np.ndarray]:
         """Run the text tower on ``ids``, trimmed after the last end token when it allows."""
-        session = self._session("text")
+        session = self._text()
         if self._text_length_is_dynamic:
             ids = ids[:, : trimmed_length(ids, self.tokenizer.eot_token_id)]
         return [np.asarray(out) for out in session.run(outputs, {"input_ids": ids})]
 
     def _session(self, tower: str) -> ort.InferenceSession:
+        if tower == "text":
+            return self._text()
         with self._lock:
-            if tower == "image":
-                if self._image_session is None:
-                    self._image_session = self._open(self._image_file)
-                return self._image_session
+            if self._image_session is None:
+                self._image_session = self._open(self._image_file)
+            return self._image_session
+
+    def _start_opening_text_session(self) -> None:
+        """Open the text session in a helper thread while the caller loads the tokenizer.
+
+        The first query of a process needs both, ~0.5 s and ~0.15 s; ONNX Runtime releases the
+        GIL while it builds a session, so on a machine with a free core they overlap.
+        """
+        with self._lock:
+            if self._text_session is not None or self._text_opening is not None:
+                return
+            opening: Future[ort.InferenceSession] = Future()
+            self._text_opening = opening
+        threading.Thread(
+            target=self._open_text_into, args=(opening,), name="dclip-open-text-session"
+        ).start()
+
+    def _open_text_into(self, opening: Future[ort.InferenceSession]) -> None:
+        try:
+            opening.set_result(self._open(self._text_file))
+        except Exception as exc:
+            # Not swallowed: the caller waiting on the future raises it.
+            opening.set_exception(exc)
+
+    def _text(self) -> ort.InferenceSession:
+        """The text session: opened here, or by the helper thread if one is at it."""
+        with self._lock:
+            if self._text_session is not None:
+                return self._text_session
+            opening = self._text_opening
+        if opening is None:
+            session = self._open(self._text_file)
+        else:
+            try:
+                session = opening.result()
+            except BaseException:
+                with self._lock:
+                    self._text_opening = None  # the next call tries again
+                raise
+        with self._lock:
             if self._text_session is None:
-                session = self._open(self._text_file)
                 self._text_length_is_dynamic = input_is_dynamic(session, "input_ids", 1)
                 self._text_session = session
+            self._text_opening = None
             return self._text_session
 
     def _open(self, relative: str) -> ort.InferenceSession:

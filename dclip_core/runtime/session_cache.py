@@ -13,9 +13,11 @@ for the CPU it ran on; ONNX Runtime warns that such a model "should only be used
 environment"). Only the CPU provider is cached: a graph optimised for another provider is not
 guaranteed to be usable, and CUDA sessions are not where start-up time is lost.
 
-Every entry records the output of a probe input computed by the session that wrote it, and every
-load recomputes it: a cached graph or weight file that is missing, truncated, corrupt or different
-in any way that changes outputs is discarded and rebuilt from the bundle, with a warning.
+Every entry records the sha256 of its (small) graph file, the size and modification time of its
+weights file, and the output of a probe input computed by the session that wrote it; every load
+checks all three. An entry whose files are missing, truncated, rewritten, unloadable or give other
+outputs is discarded and rebuilt from the bundle, with a warning. Like the bundle's verification
+stamp, this does not catch a weights file changed in place with its size and mtime restored.
 """
 
 from __future__ import annotations
@@ -48,9 +50,6 @@ _EXTERNAL_MIN_BYTES = 1024
 # A cached graph runs the same kernels as the one that wrote it; anything beyond float noise from
 # a different thread split means the files are not what was written.
 _PROBE_TOLERANCE = 1e-4
-
-# What saving an entry can fail with; none of it is the caller's problem.
-_COMMIT_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError, *ORT_LOAD_ERRORS)
 
 OptionsFactory = Callable[[], ort.SessionOptions]
 
@@ -107,19 +106,21 @@ def _load_entry(
     """The entry's session, or None and why the entry cannot be trusted."""
     try:
         meta = json.loads((entry / META_FILE).read_text(encoding="utf-8"))
-        expected_sizes = {str(k): int(v) for k, v in meta["sizes"].items()}
+        recorded = {str(k): dict(v) for k, v in meta["files"].items()}
         probe = np.asarray(meta["probe"], dtype=np.float32)
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         return None, f"its {META_FILE} is unreadable ({exc})"
     if meta.get("format") != CACHE_FORMAT:
         return None, f"it has cache format {meta.get('format')!r}, not {CACHE_FORMAT}"
-    for name, size in expected_sizes.items():
+    if MODEL_FILE not in recorded:
+        return None, f"its {META_FILE} lists no {MODEL_FILE}"
+    for name, stamp in recorded.items():
         try:
-            actual = (entry / name).stat().st_size
+            current = _file_stamp(entry / name, with_digest="sha256" in stamp)
         except OSError as exc:
             return None, f"{name} cannot be read ({exc})"
-        if actual != size:
-            return None, f"{name} has {actual} bytes, {size} were written"
+        if current != stamp:
+            return None, f"{name} changed since it was written ({stamp} -> {current})"
     options = make_options()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     try:
@@ -140,11 +141,11 @@ def _build_entry(
     optimization: ort.GraphOptimizationLevel,
     make_options: OptionsFactory,
 ) -> ort.InferenceSession:
-    """Optimise ``model_path`` into a new entry and return a session of the source model.
+    """Optimise ``model_path`` into a new entry and return a session of it.
 
-    The session that optimises is the one returned, so a first use costs one save more than an
-    uncached open (the caller's errors come from here unchanged). Saving is best effort: a cache
-    that cannot be written only means the next process optimises again.
+    A first use costs one save and one reload more than an uncached open. Errors of the source
+    model come from here unchanged; saving is best effort: a cache that cannot be written only
+    means the next process optimises again.
     """
     staging = entry.parent / f".{entry.name}.partial-{uuid.uuid4().hex[:8]}"
     options = make_options()
@@ -154,53 +155,65 @@ def _build_entry(
     except OSError as exc:
         log.warning("cannot cache the optimised model in %s: %s", entry.parent, exc)
         return ort.InferenceSession(str(model_path), options, providers=[provider])
-    options.optimized_model_filepath = str(staging / MODEL_FILE)
-    options.add_session_config_entry(
-        "session.optimized_model_external_initializers_file_name", WEIGHTS_FILE
-    )
-    options.add_session_config_entry(
-        "session.optimized_model_external_initializers_min_size_in_bytes", str(_EXTERNAL_MIN_BYTES)
-    )
-    with _hardware_warning_silenced():
-        session = ort.InferenceSession(str(model_path), options, providers=[provider])
     try:
-        _commit_entry(session, staging, entry, provider, make_options)
-    except _COMMIT_ERRORS as exc:
-        log.warning("could not cache the optimised model of %s in %s: %s", model_path, entry, exc)
+        options.optimized_model_filepath = str(staging / MODEL_FILE)
+        options.add_session_config_entry(
+            "session.optimized_model_external_initializers_file_name", WEIGHTS_FILE
+        )
+        options.add_session_config_entry(
+            "session.optimized_model_external_initializers_min_size_in_bytes",
+            str(_EXTERNAL_MIN_BYTES),
+        )
+        with _hardware_warning_silenced():
+            session = ort.InferenceSession(str(model_path), options, providers=[provider])
+        try:
+            _write_meta(session, staging)
+        except (OSError, ValueError) as exc:
+            log.warning("could not cache the optimised model of %s: %s", model_path, exc)
+            return session
+        # The cached copy replaces this session: its weights are memory-mapped, not copied, so
+        # releasing this one first keeps the peak memory of a first search at one model.
+        del session
+        cached, problem = _load_entry(staging, provider, make_options)
+        if cached is None:
+            log.warning(
+                "not caching the optimised model of %s: the saved copy %s", model_path, problem
+            )
+            return ort.InferenceSession(str(model_path), make_options(), providers=[provider])
+        try:
+            staging.rename(entry)
+        except OSError as exc:
+            if not (entry / META_FILE).is_file():
+                log.warning("could not cache the optimised model in %s: %s", entry, exc)
+            # Else another process cached the same model first; its entry is as good as ours.
+        return cached
     finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
-    return session
+        # Best effort: what is left is a hidden folder the next build of this entry ignores.
+        shutil.rmtree(staging, ignore_errors=True)
 
 
-def _commit_entry(
-    session: ort.InferenceSession,
-    staging: Path,
-    entry: Path,
-    provider: str,
-    make_options: OptionsFactory,
-) -> None:
-    """Record the probe, check the saved files reproduce it, and rename the entry into place."""
-    probe = _run_probe(session)
-    sizes = {
-        name: (staging / name).stat().st_size
-        for name in (MODEL_FILE, WEIGHTS_FILE)
-        if (staging / name).is_file()
-    }
-    if MODEL_FILE not in sizes:
+def _write_meta(session: ort.InferenceSession, staging: Path) -> None:
+    """Record the saved files' stamps and the session's output on the probe input."""
+    if not (staging / MODEL_FILE).is_file():
         raise ValueError("ONNX Runtime did not save the optimised model")
-    meta = {"format": CACHE_FORMAT, "sizes": sizes, "probe": probe.tolist()}
+    files = {MODEL_FILE: _file_stamp(staging / MODEL_FILE, with_digest=True)}
+    if (staging / WEIGHTS_FILE).is_file():
+        files[WEIGHTS_FILE] = _file_stamp(staging / WEIGHTS_FILE, with_digest=False)
+    meta = {"format": CACHE_FORMAT, "files": files, "probe": _run_probe(session).tolist()}
     (staging / META_FILE).write_text(json.dumps(meta) + "\n", encoding="utf-8")
-    reloaded, problem = _load_entry(staging, provider, make_options)
-    if reloaded is None:
-        raise ValueError(f"the saved optimised model does not reproduce its source: {problem}")
-    del reloaded
-    try:
-        staging.rename(entry)
-    except OSError:
-        if not (entry / META_FILE).is_file():
-            raise
-        # Another process cached the same model first; its entry is as good as ours.
+
+
+def _file_stamp(path: Path, *, with_digest: bool) -> dict[str, Any]:
+    """Size and modification time of a file, and for the small graph file its sha256.
+
+    The weights file is hundreds of megabytes; hashing it on every open would cost what the
+    cache saves, so it is trusted by size and mtime like a verified bundle (ADR 0009).
+    """
+    stat = path.stat()
+    stamp: dict[str, Any] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    if with_digest:
+        stamp["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return stamp
 
 
 def _discard(entry: Path) -> None:

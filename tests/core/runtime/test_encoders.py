@@ -17,7 +17,7 @@ from PIL import Image
 from dclip_core.errors import BundleError, ImageDecodeError
 from dclip_core.export.reference_inputs import REFERENCE_TEXTS, reference_images, row_cosines
 from dclip_core.runtime.bundle import MANIFEST_NAME, load_manifest, sha256_file
-from dclip_core.runtime.encoders import ClipEncoder
+from dclip_core.runtime.encoders import ClipEncoder, trimmed_length
 
 if TYPE_CHECKING:
     from open_clip import CLIP
@@ -189,6 +189,9 @@ def test_corrupt_onnx_with_matching_hash_fails_on_first_use(
     assert encoder.embed_images(reference_images(1)).shape == (1, 32)  # the image tower is fine
     with pytest.raises(BundleError, match=r"cannot load .*text\.onnx"):
         encoder.embed_texts(["hello"])
+    # The session opens in a helper thread; its failure reaches every later call too.
+    with pytest.raises(BundleError, match=r"cannot load .*text\.onnx"):
+        encoder.encode_text_tokens(["hello"])
 
 
 def test_runtime_encodes_without_importing_torch(tiny_bundle: Path) -> None:
@@ -197,7 +200,7 @@ def test_runtime_encodes_without_importing_torch(tiny_bundle: Path) -> None:
         import sys
         import dclip_core.runtime.encoders
         assert "torch" not in sys.modules, "import pulled in torch"
-        from dclip_core.runtime.encoders import ClipEncoder
+        from dclip_core.runtime.encoders import ClipEncoder, trimmed_length
         encoder = ClipEncoder.load({str(tiny_bundle)!r}, provider="auto")
         vectors = encoder.embed_texts(["a photo of a dog"])
         from PIL import Image
@@ -211,3 +214,89 @@ def test_runtime_encodes_without_importing_torch(tiny_bundle: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split("\n")[0].startswith("(1, 32) []")
+
+
+def test_trimmed_length_is_one_past_the_last_end_token_of_the_batch() -> None:
+    end = 49407
+    ids = np.zeros((3, 10), np.int64)
+    ids[:, 0] = 49406
+    ids[0, 1:3] = [320, end]
+    ids[1, 1:6] = [320, 1125, 539, 320, end]
+    ids[2, 1] = end
+    assert trimmed_length(ids, end) == 6
+    assert trimmed_length(ids[[0, 2]], end) == 3
+    no_end = ids.copy()
+    no_end[2, 1] = 0  # a row without an end token keeps every position
+    assert trimmed_length(no_end, end) == 10
+    assert trimmed_length(np.zeros((0, 10), np.int64), end) == 10
+
+
+MIXED = ["a dog", "", "two children playing football on a wet beach at sunset", "word " * 200]
+
+
+def _open_clip_states(model: CLIP, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    import open_clip
+    import torch
+
+    tokens = open_clip.tokenize(texts)
+    with torch.no_grad():
+        sentence = model.encode_text(tokens, normalize=True).numpy()
+        x = model.token_embedding(tokens) + model.positional_embedding
+        x = model.transformer(x, attn_mask=model.attn_mask)
+        states = (model.ln_final(x) @ model.text_projection).numpy()
+    return sentence, states
+
+
+@pytest.mark.parametrize("texts", [MIXED[:2], MIXED[:3], MIXED, [MIXED[3]]])
+def test_dynamic_tower_runs_to_the_last_end_token_with_open_clip_results(
+    encoder: ClipEncoder, torch_tiny: CLIP, texts: list[str]
+) -> None:
+    expected, expected_states = _open_clip_states(torch_tiny, texts)
+    embeddings, states, ids = encoder.encode_text_tokens(texts)
+    assert row_cosines(encoder.embed_texts(texts), expected).min() >= 0.9999
+    assert row_cosines(embeddings, expected).min() >= 0.9999
+    length = trimmed_length(ids, 49407)
+    assert states.shape == (len(texts), 77, 32)
+    np.testing.assert_allclose(states[:, :length], expected_states[:, :length], atol=1e-4)
+    # Positions after the batch's last end token were never computed.
+    assert not states[:, length:].any()
+
+
+@pytest.fixture(scope="module")
+def fixed_length_bundle(
+    tiny_bundle: Path, torch_tiny: CLIP, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """The tiny bundle with its text tower exported the way DCLIP did before dynamic lengths."""
+    from dclip_core.export.onnx_export import export_text_tower
+
+    bundle = shutil.copytree(tiny_bundle, tmp_path_factory.mktemp("fixed") / "bundle")
+    assert export_text_tower(torch_tiny, 77, bundle / "text.onnx", dynamic_length=False) is False
+    manifest = json.loads((bundle / MANIFEST_NAME).read_text())
+    manifest["files"]["text.onnx"] = sha256_file(bundle / "text.onnx")
+    (bundle / MANIFEST_NAME).write_text(json.dumps(manifest))
+    return bundle
+
+
+def test_fixed_length_bundles_keep_working_unchanged(
+    fixed_length_bundle: Path, encoder: ClipEncoder, torch_tiny: CLIP
+) -> None:
+    old = ClipEncoder.load(fixed_length_bundle, provider="cpu", threads=1)
+    expected, expected_states = _open_clip_states(torch_tiny, MIXED[:3])
+    embeddings, states, _ = old.encode_text_tokens(MIXED[:3])
+    assert row_cosines(embeddings, expected).min() >= 0.9999
+    # Every one of the 77 positions is computed, as before: nothing was trimmed.
+    np.testing.assert_allclose(states, expected_states, atol=1e-4)
+    np.testing.assert_allclose(old.embed_texts(MIXED), encoder.embed_texts(MIXED), atol=1e-5)
+
+
+def test_sessions_come_from_the_optimised_model_cache(tiny_bundle: Path, dclip_home: Path) -> None:
+    cache = dclip_home / "cache" / "onnxruntime"
+    uncached = ClipEncoder.load(tiny_bundle, provider="cpu", cache_sessions=False)
+    vectors = uncached.embed_texts(MIXED)
+    assert not cache.exists()
+    first = ClipEncoder.load(tiny_bundle, provider="cpu").embed_texts(MIXED)
+    assert len(list(cache.iterdir())) == 1
+    again = ClipEncoder.load(tiny_bundle, provider="cpu")
+    np.testing.assert_allclose(again.embed_texts(MIXED), vectors, atol=1e-5)
+    np.testing.assert_allclose(first, vectors, atol=1e-5)
+    assert len(list(cache.iterdir())) == 1  # the second encoder reused the entry
