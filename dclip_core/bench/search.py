@@ -8,13 +8,18 @@ settings. Then, in a fresh child process per size (so memory is the search's own
 
 * **search p50/p95**: ``Library.search`` with a new text each time (text encoding by the
   ``random-vit-b-32`` bundle + ANN + metadata), warm, in-process;
+* **text encoding**: one query through the bundle's text tower, which runs only up to the end
+  token (ADR 0009), against the baseline of the same weights exported with the fixed 77-token
+  length of earlier versions (its own bundle, built once next to the libraries), query by query;
+  and ``Library.search`` with each;
 * **ANN vs numpy**: top-10 of held-out vectors by hnswlib vs numpy brute force over the same
   vectors (the baseline: einsum + argpartition, the fastest numpy form on this machine), p50
   each, and recall@10 of the ANN against it;
 * **peak RSS** of the search process (before the baseline loads its own copy of the vectors).
 
-With 10k in the sizes, **cold start** is ``dclip search "q" --json`` in a fresh process over the
-10k library (its rows point to real, empty files so the CLI runs its usual file checks).
+With ``--cold-size`` (10k) in the sizes, **cold start** is ``dclip search "q" --json`` in a fresh
+process over that library (its rows point to real, empty files so the CLI runs its usual file
+checks), and a step-by-step breakdown against the baseline (:mod:`dclip_core.bench.search_cold`).
 """
 
 from __future__ import annotations
@@ -25,7 +30,6 @@ import multiprocessing
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -35,6 +39,7 @@ import numpy as np
 
 from dclip_core.bench import benchmark
 from dclip_core.bench.index import peak_rss_mb
+from dclip_core.bench.search_cold import format_breakdown, measure_cold_start
 
 LATENT_DIM = 32
 CLUSTERS = 1000
@@ -65,7 +70,10 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--queries", type=int, default=100, help="timed queries per size")
     parser.add_argument("--model", default="random-vit-b-32", help="model for text encoding")
-    parser.add_argument("--cold-runs", type=int, default=5, help="fresh-process searches (10k)")
+    parser.add_argument("--cold-runs", type=int, default=5, help="fresh-process searches")
+    parser.add_argument(
+        "--cold-size", type=int, default=10_000, help="library size the cold start runs on"
+    )
     parser.add_argument("--rebuild", action="store_true", help="rebuild the cached libraries")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 
@@ -74,6 +82,35 @@ def _bench_home(n: int, dim: int, seed: int) -> Path:
     from dclip_core.config import get_paths
 
     return get_paths().cache_dir / "bench" / "search" / f"n{n}-d{dim}-s{seed}-v{BUILD_VERSION}"
+
+
+def fixed_length_bundle(bundle: Path) -> Path:
+    """The baseline: ``bundle`` with its text tower exported at the fixed context length.
+
+    Same weights, same tokenizer, so vectors agree with ``bundle``'s; only the text graph is the
+    one earlier DCLIP versions wrote. Built once, next to the benchmark libraries.
+    """
+    from dclip_core.config import get_paths
+    from dclip_core.export.onnx_export import export_text_tower
+    from dclip_core.models.clip import create_clip
+    from dclip_core.runtime.bundle import MANIFEST_NAME, load_manifest, sha256_file
+
+    manifest = load_manifest(bundle)
+    target = get_paths().cache_dir / "bench" / "search" / f"{manifest.fingerprint}-fixed-length"
+    if (target / MANIFEST_NAME).is_file():
+        return target
+    staging = target.with_name(target.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(manifest.path, staging)
+    model = create_clip(manifest.model_spec, download=False)
+    text_file = staging / manifest.text.file
+    export_text_tower(model, manifest.text.context_length, text_file, dynamic_length=False)
+    data = json.loads((staging / MANIFEST_NAME).read_text(encoding="utf-8"))
+    data["name"] = f"{manifest.name} (fixed length)"
+    data["files"][manifest.text.file] = sha256_file(text_file)
+    (staging / MANIFEST_NAME).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    staging.rename(target)
+    return target
 
 
 def build_library(home: Path, n: int, bundle: Path, fingerprint: str, seed: int = 0) -> Path:
@@ -151,8 +188,11 @@ def build_library(home: Path, n: int, bundle: Path, fingerprint: str, seed: int 
     return library_dir
 
 
-def _measure(library_dir: str, bundle: str, n: int, queries: int, seed: int) -> dict[str, Any]:
-    """Child process: warm in-process search latency, ANN vs numpy, recall, peak RSS."""
+def _measure(
+    library_dir: str, bundle: str, fixed_bundle: str, n: int, queries: int, seed: int
+) -> dict[str, Any]:
+    """Child process: warm in-process search latency, ANN vs numpy, recall, peak RSS, and text
+    encoding against the fixed-length baseline."""
     from dclip_core.library import Library, SearchQuery
     from dclip_core.library.store import LibraryStore
     from dclip_core.runtime.encoders import ClipEncoder
@@ -183,6 +223,25 @@ def _measure(library_dir: str, bundle: str, n: int, queries: int, seed: int) -> 
         ann_ms.append((time.perf_counter() - started) * 1000)
         ann_ids.append(found)
     peak_search_mb = peak_rss_mb()
+    fixed = ClipEncoder.load(Path(fixed_bundle), provider="cpu")
+    fixed.embed_texts(["warm up"])
+    fixed_encode_ms: list[float] = []
+    fixed_search_ms: list[float] = []
+    dynamic_encode_ms: list[float] = []
+    dynamic_search_ms: list[float] = []
+    for i in range(queries):
+        text = f"a photo of {i} boats moored in a small harbour"
+        for active, encode_ms, total_ms in (
+            (encoder, dynamic_encode_ms, dynamic_search_ms),
+            (fixed, fixed_encode_ms, fixed_search_ms),
+        ):
+            started = time.perf_counter()
+            active.embed_texts([text])
+            encode_ms.append((time.perf_counter() - started) * 1000)
+            query = SearchQuery.from_strings([f"{text} in the fog"], limit=20)
+            started = time.perf_counter()
+            library.search(query, encoder=active)
+            total_ms.append((time.perf_counter() - started) * 1000)
     ids_chunks, vector_chunks = [], []
     for ids, vectors in store.iter_vectors(model.id, chunk=50_000):
         ids_chunks.append(ids)
@@ -210,27 +269,13 @@ def _measure(library_dir: str, bundle: str, n: int, queries: int, seed: int) -> 
         "numpy_p50_ms": statistics.median(numpy_ms),
         "recall_at_10": hits / (10 * len(held_out)),
         "peak_rss_search_mb": peak_search_mb,
+        "baseline": {
+            "text_encode_p50_ms": statistics.median(dynamic_encode_ms),
+            "fixed_text_encode_p50_ms": statistics.median(fixed_encode_ms),
+            "search_p50_ms": statistics.median(dynamic_search_ms),
+            "fixed_search_p50_ms": statistics.median(fixed_search_ms),
+        },
     }
-
-
-def _cold_start(home: Path, runs: int) -> list[float]:
-    env = {**os.environ, "DCLIP_HOME": str(home)}
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        done = subprocess.run(
-            [sys.executable, "-m", "dclip_core", "search", "a dog on a beach", "--json"],
-            capture_output=True,
-            text=True,
-            env=env,
-            check=False,
-        )
-        times.append(time.perf_counter() - started)
-        if done.returncode != 0:
-            raise RuntimeError(f"cold-start search failed: {done.stderr.strip()}")
-        if not json.loads(done.stdout)["results"]:
-            raise RuntimeError("cold-start search returned no results")
-    return times
 
 
 @benchmark(
@@ -244,9 +289,10 @@ def run(args: argparse.Namespace) -> int:
     bundle = ensure_bundle(args.model, progress=lambda line: print(line, file=sys.stderr))
     manifest = load_manifest(bundle)
     fingerprint = manifest.fingerprint
+    fixed_bundle = fixed_length_bundle(bundle)
     rows = []
     ctx = multiprocessing.get_context("spawn")
-    cold: list[float] = []
+    cold: dict[str, Any] | None = None
     for n in sizes:
         home = _bench_home(n, manifest.embed_dim, 0)
         if args.rebuild and home.exists():
@@ -255,17 +301,22 @@ def run(args: argparse.Namespace) -> int:
         library_dir = build_library(home, n, bundle, fingerprint)
         build = json.loads((home / "complete.json").read_text())
         with ctx.Pool(1) as pool:
-            row = pool.apply(_measure, (str(library_dir), str(bundle), n, args.queries, 0))
+            row = pool.apply(
+                _measure,
+                (str(library_dir), str(bundle), str(fixed_bundle), n, args.queries, 0),
+            )
         row["ann_build_s"] = build["ann_build_s"]
         rows.append(row)
-        if n == 10_000 and args.cold_runs > 0:
-            cold = _cold_start(home, args.cold_runs)
+        if n == args.cold_size and args.cold_runs > 0:
+            cold = measure_cold_start(home, args.cold_runs, fixed_bundle)
     result = {
         "model": manifest.name,
         "queries": args.queries,
         "sizes": rows,
-        "cold_start_10k_s": statistics.median(cold) if cold else None,
-        "cold_start_runs_s": cold,
+        "cold_start_size": args.cold_size if cold else None,
+        "cold_start_s": cold["cli_s"] if cold else None,
+        "cold_start_runs_s": cold["cli_runs_s"] if cold else [],
+        "cold_start_breakdown_s": cold["breakdown"] if cold else None,
         "cpu_count": os.cpu_count(),
     }
     if args.json:
@@ -283,8 +334,19 @@ def run(args: argparse.Namespace) -> int:
             f"{r['numpy_p50_ms'] / max(r['ann_p50_ms'], 1e-9):>8.1f}x {r['recall_at_10']:>10.4f} "
             f"{r['peak_rss_search_mb']:>7.0f}MB {r['ann_build_s']:>9.1f}s"
         )
+    print("text encoding and search, p50, dynamic length vs the fixed-length baseline:")
+    for r in rows:
+        b = r["baseline"]
+        print(
+            f"{r['n']:>9} encode {b['text_encode_p50_ms']:.1f} vs "
+            f"{b['fixed_text_encode_p50_ms']:.1f} ms, "
+            f"search {b['search_p50_ms']:.1f} vs {b['fixed_search_p50_ms']:.1f} ms"
+        )
     if cold:
-        median = statistics.median(cold)
         command = 'dclip search "q" --json'
-        print(f"cold start `{command}` over 10k: median {median:.2f} s ({len(cold)} runs)")
+        print(
+            f"cold start `{command}` over {args.cold_size}: median {cold['cli_s']:.2f} s "
+            f"({len(cold['cli_runs_s'])} runs)"
+        )
+        print("\n".join(format_breakdown(cold)))
     return 0
