@@ -1,28 +1,34 @@
 """The first-run panel: shown while there is no usable model bundle.
 
 It offers to download the default model (progress, cancel, retry), to import a weights file, or —
-offline — to try the demo model. Once weights are there it prepares (exports) the bundle in a child
+offline — to try the demo. Once weights are there it prepares (exports) the bundle in a child
 process and emits :attr:`FirstRunPanel.model_ready` with the bundle folder.
+
+"Try the demo" builds ``dclip demo``'s offline demo (shapes world, a model trained here, indexed)
+in a child process with its progress lines shown, then opens it in an app window of its own on the
+demo's home, so the user's settings and library stay untouched (ADR 0010).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QLabel,
+    QPlainTextEdit,
     QProgressBar,
     QPushButton,
     QVBoxLayout,
     QWidget,
 )
 
+from dclip_app.demo_setup import BuiltDemo, DemoApp, DemoSizes, build_demo_task, open_demo_app
 from dclip_app.detail_pane import human_size
 from dclip_app.model_setup import (
-    DEMO_MODEL,
     DownloadProgress,
     ModelState,
     download_weights_task,
@@ -34,14 +40,33 @@ from dclip_app.resources import icon
 from dclip_app.workers import Worker, WorkerPool
 from dclip_core.errors import WeightsMissingError
 
+# How long the demo window gets to start before the panel checks that it did not fail at once.
+DEMO_START_CHECK_MS = 3000
+DEMO_LOG_LINES = 200
+
 
 class FirstRunPanel(QWidget):
-    """Set up a model: download, import, or demo; then prepare the bundle."""
+    """Set up a model: download, import, or demo; then prepare the bundle.
+
+    Args:
+        pool: where the background steps run.
+        demo_sizes: how much demo to build (``None``: ``dclip demo``'s sizes; tests pass tiny
+            ones).
+    """
 
     model_ready = Signal(Path)
-    demo_chosen = Signal(str)  # the demo model's name; the window saves it in the settings
+    # No longer emitted: the demo runs in its own home and never changes the user's settings.
+    # MainWindow still connects it; remove both together.
+    demo_chosen = Signal(str)
+    demo_opened = Signal(object)  # the DemoApp: the demo's window, started as its own process
 
-    def __init__(self, pool: WorkerPool, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        pool: WorkerPool,
+        parent: QWidget | None = None,
+        *,
+        demo_sizes: DemoSizes | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setObjectName("FirstRunPanel")
         self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
@@ -49,6 +74,9 @@ class FirstRunPanel(QWidget):
         self._state: ModelState | None = None
         self._worker: Worker | None = None
         self._last_action = self.start_download
+        self._cancelled_text = "Cancelled. Nothing was kept; you can start again."
+        self.demo_sizes = demo_sizes
+        self.demo_app: DemoApp | None = None
 
         card = QWidget()
         card.setObjectName("FirstRunCard")
@@ -70,12 +98,22 @@ class FirstRunPanel(QWidget):
         self.import_button.clicked.connect(self.choose_import)
         self.demo_button = QPushButton("Try the demo")
         self.demo_button.setToolTip(
-            "A tiny built-in model with random weights: every feature works, results are random"
+            "Works offline: a small model learns coloured shapes on this computer (a few minutes, "
+            "once), then a demo library of shapes pictures opens in a window of its own. "
+            "Your settings and library stay as they are."
         )
         self.demo_button.clicked.connect(self.start_demo)
 
         self.progress_label = QLabel()
         self.progress_label.setWordWrap(True)
+        self.demo_log = QPlainTextEdit()
+        self.demo_log.setObjectName("FirstRunLog")
+        self.demo_log.setReadOnly(True)
+        self.demo_log.setMaximumBlockCount(DEMO_LOG_LINES)
+        self.demo_log.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        self.demo_log.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.demo_log.setFixedHeight(120)
+        self.demo_log.hide()
         self.progress = QProgressBar()
         self.progress.setTextVisible(False)
         self.cancel_button = QPushButton(icon("cancel"), "Cancel")
@@ -109,6 +147,7 @@ class FirstRunPanel(QWidget):
         inner.addWidget(self.text)
         inner.addLayout(actions)
         inner.addWidget(self.progress_label)
+        inner.addWidget(self.demo_log)
         inner.addLayout(progress_row)
         inner.addLayout(error_row)
 
@@ -166,6 +205,7 @@ class FirstRunPanel(QWidget):
         if state.weights_ready:
             self._start_export(state.model)
             return
+        self._not_the_demo()
         self.show_error(None)
         self._set_busy(True, "Connecting…")
         self._worker = self._pool.start(
@@ -192,6 +232,7 @@ class FirstRunPanel(QWidget):
         if state is None or state.spec is None:
             return
         self._last_action = lambda: self.start_import(path)
+        self._not_the_demo()
         self.show_error(None)
         self._set_busy(True, f"Checking {path.name}…")
         self._worker = self._pool.start(
@@ -204,9 +245,27 @@ class FirstRunPanel(QWidget):
         )
 
     def start_demo(self) -> None:
+        """Build the offline demo in the background (progress lines, cancel), then open it."""
         self._last_action = self.start_demo
-        self.demo_chosen.emit(DEMO_MODEL)
-        self._start_export(DEMO_MODEL)
+        self._cancelled_text = (
+            "Demo stopped; nothing half-made was kept. Finished steps are reused next time."
+        )
+        self.show_error(None)
+        self.demo_log.clear()
+        self.demo_log.show()
+        self._set_busy(
+            True,
+            "Building the demo: a small model learns coloured shapes on this computer "
+            "(a few minutes the first time, then it is reused)…",
+        )
+        self._worker = self._pool.start(
+            build_demo_task(self.demo_sizes),
+            "build demo",
+            on_progress=lambda line: self.demo_log.appendPlainText(str(line)),
+            on_result=self._demo_built,
+            on_error=self._failed,
+            on_cancelled=self._cancelled,
+        )
 
     def cancel(self) -> None:
         if self._worker is not None:
@@ -218,6 +277,7 @@ class FirstRunPanel(QWidget):
         if state.bundle is not None:
             self.model_ready.emit(state.bundle)
             return
+        self._not_the_demo()
         self.show_error(None)
         self._set_busy(True, "Preparing the model for fast search (one time)…")
         self.progress.setRange(0, 0)
@@ -253,6 +313,41 @@ class FirstRunPanel(QWidget):
         self._set_busy(False)
         self.model_ready.emit(bundle)
 
+    def _demo_built(self, demo: BuiltDemo) -> None:
+        self._set_busy(False)
+        try:
+            self.demo_app = open_demo_app(demo)
+        except OSError as exc:
+            self.show_error(
+                f"The demo is ready in {demo.home}, but its window did not start: {exc}"
+            )
+            return
+        self.demo_log.appendPlainText(f"opened the demo: {demo.indexed} pictures in {demo.photos}")
+        self.progress_label.setText(
+            "The demo opened in a window of its own; close it when you are done. It keeps its "
+            f"files in {demo.home}: your settings and library were not touched. Set up a model "
+            "for your own photos here whenever you like."
+        )
+        self.progress_label.show()
+        self.demo_button.setText("Open the demo again")
+        self.demo_opened.emit(self.demo_app)
+        QTimer.singleShot(DEMO_START_CHECK_MS, self._check_demo_app)
+
+    def _check_demo_app(self) -> None:
+        """Say so when the demo's window quit with an error right after it started."""
+        app = self.demo_app
+        if app is None or app.process.poll() in (None, 0):
+            return
+        try:
+            lines = app.log.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+        except OSError as exc:
+            lines = [f"(its log {app.log} cannot be read: {exc})"]
+        last = lines[-1] if lines else "no output"
+        self.show_error(
+            f"The demo window closed right away (exit code {app.process.returncode}): {last}. "
+            f"Full log: {app.log}"
+        )
+
     def _failed(self, error: BaseException) -> None:
         self._set_busy(False)
         if isinstance(error, WeightsMissingError):
@@ -265,10 +360,15 @@ class FirstRunPanel(QWidget):
 
     def _cancelled(self) -> None:
         self._set_busy(False)
-        self.progress_label.setText("Cancelled. Nothing was kept; you can start again.")
+        self.progress_label.setText(self._cancelled_text)
         self.progress_label.show()
 
     # --- widgets -------------------------------------------------------------------------------
+
+    def _not_the_demo(self) -> None:
+        """A download, import or export starts: the demo's log and wording go away."""
+        self._cancelled_text = "Cancelled. Nothing was kept; you can start again."
+        self.demo_log.hide()
 
     def _set_busy(self, busy: bool, text: str = "") -> None:
         if not busy:

@@ -2,7 +2,8 @@
 
 These functions hold no Qt; the first-run panel runs them through the worker pool. Export needs
 torch, which the app never imports, so it runs ``dclip export`` in a child process whose stderr
-lines are passed on as progress and which is terminated on cancel.
+lines are passed on as progress and which is terminated on cancel. The offline demo is built the
+same way, by :mod:`dclip_app.demo_setup`.
 """
 
 from __future__ import annotations
@@ -20,8 +21,6 @@ from dclip_core.config import get_paths
 from dclip_core.errors import BundleError, ExportError, UnknownModelError
 from dclip_core.models.registry import ModelSpec, get_model_spec
 from dclip_core.runtime.bundle import resolve_bundle
-
-DEMO_MODEL = "test-tiny"
 
 
 @dataclass(frozen=True)

@@ -80,3 +80,7 @@ class TrainingError(DclipError):
 
 class DatasetError(DclipError):
     """A dataset file (captions JSON, CSV, TSV) cannot be read as the format it was given as."""
+
+
+class DemoError(DclipError):
+    """The offline demo could not be built or opened."""
