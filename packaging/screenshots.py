@@ -1,4 +1,5 @@
-"""Regenerate docs/screenshots/*.png: the main window with results, the first-run panel, Settings.
+"""Regenerate docs/screenshots/*.png: the main window with results, the first-run panel (and its
+demo being built), Settings.
 
 Run under a virtual X server so fonts and styles are those of a real desktop::
 
@@ -72,8 +73,8 @@ def main() -> int:
     from PySide6.QtWidgets import QApplication
 
     from dclip_app.app import create_main_window
+    from dclip_app.demo_setup import DemoSizes
     from dclip_app.main_window import FIRST_RUN_PAGE
-    from dclip_app.model_setup import model_state
     from dclip_app.settings_dialog import SettingsDialog
     from dclip_core.config import Settings, get_paths, save_settings
 
@@ -122,11 +123,28 @@ def main() -> int:
     dialog.grab().save(str(OUT / "settings-dialog.png"))
     dialog.close()
 
-    window.first_run.show_state(model_state("clip-vit-b-32"))
-    window.pages.setCurrentIndex(FIRST_RUN_PAGE)
+    window.confirm_close = lambda work: True  # type: ignore[method-assign]
+    window.close()
+
+    # A new user's window: the default model, not downloaded, so the first-run panel.
+    save_settings(Settings(model="clip-vit-b-32", execution_provider="cpu"))
+    window = create_main_window(app)
     window.resize(1100, 700)
+    window.show()
+    window.start()
+    panel = window.first_run
     spin(lambda: False, 0.5)
+    assert window.pages.currentIndex() == FIRST_RUN_PAGE
     window.grab().save(str(OUT / "first-run.png"))
+
+    # "Try the demo" while it builds: the real build, small enough to reach training quickly,
+    # captured once its first steps are logged, then cancelled.
+    panel.demo_sizes = DemoSizes(400, pretrain_scenes=64, finetune_scenes=1, test_scenes=12)
+    panel.start_demo()
+    spin(lambda: "step 20/400" in panel.demo_log.toPlainText(), 180)
+    window.grab().save(str(OUT / "first-run-demo.png"))
+    panel.cancel()
+    spin(lambda: not panel.busy, 60)
 
     window.confirm_close = lambda work: True  # type: ignore[method-assign]
     window.close()
