@@ -110,7 +110,8 @@ class FirstRunPanel(QWidget):
         self.demo_log.setObjectName("FirstRunLog")
         self.demo_log.setReadOnly(True)
         self.demo_log.setMaximumBlockCount(DEMO_LOG_LINES)
-        self.demo_log.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        # Wrapped: the lines name folders, which a horizontal scrollbar would hide.
+        self.demo_log.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
         self.demo_log.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.demo_log.setFixedHeight(120)
         self.demo_log.hide()

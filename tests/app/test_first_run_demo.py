@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -109,6 +110,22 @@ def test_demo_button_builds_the_demo_and_opens_it_in_its_own_window(
     finally:
         demo.process.terminate()
         demo.process.wait(timeout=30)
+
+    # Opening it again reuses the model and the index, and skips torch's import: seconds.
+    with qtbot.waitSignal(panel.demo_opened, timeout=60_000) as again:
+        started = time.monotonic()
+        click(qtbot, panel, "demo_button")
+    second = again.args[0]
+    try:
+        assert time.monotonic() - started < 30
+        log = panel.demo_log.toPlainText()
+        assert "using the demo model trained earlier" in log
+        assert "training" not in log
+        assert "12 demo photos indexed (0 new)" in log
+        assert second.demo.bundle == demo.demo.bundle
+    finally:
+        second.process.terminate()
+        second.process.wait(timeout=30)
 
 
 @pytest.mark.slow
