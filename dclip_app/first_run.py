@@ -55,9 +55,6 @@ class FirstRunPanel(QWidget):
     """
 
     model_ready = Signal(Path)
-    # No longer emitted: the demo runs in its own home and never changes the user's settings.
-    # MainWindow still connects it; remove both together.
-    demo_chosen = Signal(str)
     demo_opened = Signal(object)  # the DemoApp: the demo's window, started as its own process
 
     def __init__(

@@ -37,7 +37,7 @@ from dclip_app.sidebar import FolderSidebar, FolderSummary
 from dclip_app.status_panel import IndexStatus, ModelStatus, SkippedFilesDialog
 from dclip_app.thumbnails import ThumbnailCache
 from dclip_app.workers import WorkerPool
-from dclip_core.config import Settings, get_paths, save_settings
+from dclip_core.config import Settings, get_paths
 
 if TYPE_CHECKING:
     from dclip_core.library.indexer import IndexProgress
@@ -154,10 +154,6 @@ class MainWindow(QMainWindow):
         self.pages.setCurrentIndex(LIBRARY_PAGE)
         self.service.load_model(bundle)
 
-    def _demo_chosen(self, model: str) -> None:
-        self.settings.model = model
-        save_settings(self.settings)
-
     # --- wiring ------------------------------------------------------------------------------
 
     def _build_menu(self) -> None:
@@ -210,7 +206,6 @@ class MainWindow(QMainWindow):
         self.detail.copy_requested.connect(lambda hit: copy_paths([Path(hit.path)]))
         self.detail.similar_requested.connect(self.find_similar)
         self.first_run.model_ready.connect(self._model_ready)
-        self.first_run.demo_chosen.connect(self._demo_chosen)
 
         self.index_status.pause_toggled.connect(service.pause_indexing)
         self.index_status.cancel_requested.connect(service.cancel_indexing)
