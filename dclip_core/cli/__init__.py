@@ -1,10 +1,12 @@
 """The ``dclip`` command.
 
 Each sub-command lives in its own module of this package and registers itself in :data:`COMMANDS`
-through :func:`command`; ``main`` only parses global flags, dispatches, and turns a
-:class:`~dclip_core.errors.DclipError` into one line on stderr and a non-zero exit code.
-Sub-command modules import heavy libraries (torch, onnxruntime) inside their handlers, never at
-module level, so ``dclip --help`` and ``dclip search`` start fast.
+through :func:`command`. :data:`COMMAND_TABLE` names every sub-command with its module and help
+line, so ``dclip --help`` lists them all while a run imports only the invoked command's module (a
+search never loads training, export or benchmark code; ADR 0011). ``main`` only parses global
+flags, dispatches, and turns a :class:`~dclip_core.errors.DclipError` into one line on stderr and
+a non-zero exit code. Sub-command modules import heavy libraries (torch, onnxruntime) inside their
+handlers, never at module level, so ``dclip --help`` and ``dclip search`` start fast.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 from dclip_core import __version__
 from dclip_core.config.paths import HOME_ENV
@@ -34,16 +37,60 @@ class Command:
 
 COMMANDS: dict[str, Command] = {}
 
-# Modules whose import registers sub-commands, in the order `dclip --help` lists them.
-COMMAND_MODULES = (
-    "dclip_core.cli.models_cmd",
-    "dclip_core.cli.export_cmd",
-    "dclip_core.cli.train_cmd",
-    "dclip_core.cli.eval_cmd",
-    "dclip_core.cli.library_cmd",
-    "dclip_core.cli.bench_cmd",
-    "dclip_core.cli.demo_cmd",
-)
+
+class CommandEntry(NamedTuple):
+    """Where a sub-command is registered, and its help line (the same as its ``@command``)."""
+
+    module: str
+    help: str
+
+
+# Every sub-command, in the order `dclip --help` lists them. A new command module adds its
+# commands here; tests/core/cli/test_lazy_commands.py fails when this table and the modules'
+# @command registrations disagree.
+COMMAND_TABLE: dict[str, CommandEntry] = {
+    "models": CommandEntry(
+        "dclip_core.cli.models_cmd", "list, inspect, download and import models"
+    ),
+    "export": CommandEntry(
+        "dclip_core.cli.export_cmd", "export a model or checkpoint to an ONNX model bundle"
+    ),
+    "train-teacher": CommandEntry(
+        "dclip_core.cli.train_cmd", "train the DCLIP cross-modal teacher on captioned images"
+    ),
+    "distill": CommandEntry(
+        "dclip_core.cli.train_cmd", "distil a trained teacher into a student CLIP (hybrid loss)"
+    ),
+    "eval": CommandEntry(
+        "dclip_core.cli.eval_cmd",
+        "measure retrieval and zero-shot accuracy, base vs student, in one run",
+    ),
+    "index": CommandEntry(
+        "dclip_core.cli.library_cmd",
+        "add photo folders to the library and index new or changed photos",
+    ),
+    "search": CommandEntry(
+        "dclip_core.cli.library_cmd", "search the library with text, example images, or both"
+    ),
+    "status": CommandEntry(
+        "dclip_core.cli.library_cmd",
+        "show the library: folders, counts, models and files that failed",
+    ),
+    "forget": CommandEntry(
+        "dclip_core.cli.library_cmd",
+        "remove a folder from the library (the photos themselves are not touched)",
+    ),
+    "bench": CommandEntry(
+        "dclip_core.cli.bench_cmd", "measure speed and quality against a baseline in the same run"
+    ),
+    "demo": CommandEntry(
+        "dclip_core.cli.demo_cmd",
+        "build and open an offline demo library searched by a model trained here",
+    ),
+}
+
+# The modules that register sub-commands, each once, in table order.
+COMMAND_MODULES: tuple[str, ...] = tuple(dict.fromkeys(e.module for e in COMMAND_TABLE.values()))
 
 
 def command(name: str, help: str) -> Callable[[Configure], Configure]:
@@ -60,9 +107,41 @@ def command(name: str, help: str) -> Callable[[Configure], Configure]:
     return decorate
 
 
+def load_command(name: str) -> Command:
+    """Import the module of sub-command ``name`` (see :data:`COMMAND_TABLE`) and return it."""
+    importlib.import_module(COMMAND_TABLE[name].module)
+    try:
+        return COMMANDS[name]
+    except KeyError:
+        raise RuntimeError(
+            f"{COMMAND_TABLE[name].module} does not register the command {name!r} that "
+            "COMMAND_TABLE says it does; correct the table"
+        ) from None
+
+
+class _LazyCommandParsers(argparse._SubParsersAction):
+    """Sub-parsers that get their arguments only when argparse dispatches to them.
+
+    Every command has a (bare) sub-parser from the start, so ``dclip --help`` lists it and an
+    unknown name gets argparse's usual error; the one that is invoked is configured just before
+    it parses the rest of the command line, which imports only that command's module.
+    """
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        name = values[0]
+        if name in COMMAND_TABLE:
+            load_command(name).configure(self._name_parser_map[name])
+        super().__call__(parser, namespace, values, option_string)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    for module in COMMAND_MODULES:
-        importlib.import_module(module)
+    """The ``dclip`` parser; a sub-command's arguments are added when it is invoked."""
     parser = argparse.ArgumentParser(
         prog="dclip",
         description="Search, explain and teach a vision-language model on your own photos.",
@@ -73,10 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help=f"keep every file dclip writes under DIR (same as {HOME_ENV}=DIR)",
     )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for cmd in COMMANDS.values():
-        cmd_parser = sub.add_parser(cmd.name, help=cmd.help, description=cmd.help)
-        cmd.configure(cmd_parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", action=_LazyCommandParsers)
+    for name, entry in COMMAND_TABLE.items():
+        sub.add_parser(name, help=entry.help, description=entry.help)
     return parser
 
 
