@@ -14,11 +14,11 @@ import html
 import importlib.util
 import itertools
 import re
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import ftfy
 import numpy as np
 import regex
 
@@ -49,6 +49,14 @@ _PRETOKEN_PATTERN = regex.compile(
 # Merge lines: two symbols and one space each. Matched on the joined lines in one linear scan
 # (the classes are disjoint, so there is no backtracking), far faster than a loop over 48k lines.
 _MERGE_SECTION = re.compile(r"\S+ \S+(?:\n\S+ \S+)*")
+
+# Texts that ftfy.fix_text returns unchanged, up to whitespace: printable ASCII without "&", plus
+# tab and line breaks. Every ftfy fix needs something else to act on: a non-ASCII character
+# (mojibake, ligatures, full-width forms, curly quotes, C1 controls, normalisation), an ASCII
+# control character (terminal escapes, removed controls) or an HTML entity; "\r" becomes "\n",
+# which the whitespace collapse in clean_text makes equal. Such texts (most queries) skip ftfy,
+# whose import alone takes 0.05-0.2 s of a cold search.
+_FTFY_INERT = re.compile(r"[\x20-\x25\x27-\x7e\t\n\r]*")
 
 
 @functools.cache
@@ -82,7 +90,10 @@ def clean_text(text: str) -> str:
     Fixes mojibake (ftfy), unescapes HTML entities twice (captions scraped from the web are often
     double-escaped, ``&amp;amp;``), collapses whitespace and lower-cases.
     """
-    text = ftfy.fix_text(text)
+    if not _FTFY_INERT.fullmatch(text):
+        import ftfy  # here, not at the top: most queries never need it (see _FTFY_INERT)
+
+        text = ftfy.fix_text(text)
     text = html.unescape(html.unescape(text)).strip()
     return " ".join(text.split()).lower()
 
@@ -274,9 +285,9 @@ def _parse_vocabulary(vocab_path: Path, mtime_ns: int, size: int) -> _Vocabulary
     ``mtime_ns`` and ``size`` only key the cache, so a rewritten file is parsed again.
     """
     try:
-        with gzip.open(vocab_path, "rb") as handle:
-            text = handle.read().decode("utf-8")
-    except (OSError, EOFError, UnicodeDecodeError) as exc:
+        # In one piece: ~30% faster than reading through a GzipFile.
+        text = gzip.decompress(vocab_path.read_bytes()).decode("utf-8")
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError) as exc:
         raise BundleError(
             f"tokenizer vocabulary {vocab_path} is unreadable ({exc}); re-export the model bundle"
         ) from exc

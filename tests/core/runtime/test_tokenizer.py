@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from dclip_core.errors import BundleError
-from dclip_core.runtime.tokenizer import ClipTokenizer
+from dclip_core.runtime.tokenizer import _FTFY_INERT, ClipTokenizer, clean_text
 
 SCRIPT_WORDS = [
     # Latin with diacritics, Greek, Cyrillic, Arabic, Hebrew, Devanagari, Thai, CJK, kana, Hangul.
@@ -303,6 +303,59 @@ def test_default_vocab_path_without_open_clip_is_a_bundle_error(
         ClipTokenizer.default_vocab_path()
 
 
+def _clean_text_always_with_ftfy(text: str) -> str:
+    """clean_text as open_clip does it: ftfy on every text."""
+    import html
+
+    import ftfy
+
+    text = html.unescape(html.unescape(ftfy.fix_text(text))).strip()
+    return " ".join(text.split()).lower()
+
+
+def _ascii_edge_cases(count: int, seed: int = 3) -> list[str]:
+    """ASCII texts with what ftfy acts on: entities, control characters, escapes, line breaks."""
+    rng = random.Random(seed)
+    pieces = [chr(code) for code in range(128)] + [
+        "&amp;", "&lt;", "&gt;", "&#39;", "&amp;amp;", "&quot;", "<b>", "\r\n", "\r", "\x1b[31m",
+        "\x1b[0m", "\x0c", "\x0b", "\x7f", "\x00", "a photo of a dog", "don't", "AT&T",
+    ]  # fmt: skip
+    clean = [chr(code) for code in range(0x20, 0x7F) if chr(code) != "&"] + ["\t", "\n", "\r"]
+    texts = []
+    for _ in range(count):
+        pool = clean if rng.random() < 0.5 else pieces
+        texts.append("".join(rng.choice(pool) for _ in range(rng.randint(0, 30))))
+    return texts
+
+
+def test_cleaning_without_ftfy_equals_cleaning_with_it() -> None:
+    """The ASCII fast path skips ftfy only where ftfy changes nothing that reaches the ids."""
+    texts = TEXTS + _ascii_edge_cases(4000)
+    skipped = [text for text in texts if _FTFY_INERT.fullmatch(text)]
+    # Both paths are exercised (here and by the open_clip comparisons on TEXTS).
+    assert len(skipped) > 1500
+    assert len(texts) - len(skipped) > 1500
+    assert sum(1 for text in TEXTS if _FTFY_INERT.fullmatch(text)) > 50
+    for text in texts:
+        assert clean_text(text) == _clean_text_always_with_ftfy(text), repr(text)
+
+
+def test_plain_queries_do_not_import_ftfy_and_mojibake_still_gets_fixed() -> None:
+    script = """
+import sys
+from dclip_core.runtime.tokenizer import ClipTokenizer
+tokenizer = ClipTokenizer(ClipTokenizer.default_vocab_path())
+plain = tokenizer.encode("Two dogs in the snow, 2024 (don't crop)")
+print("ftfy" in sys.modules)
+print(tokenizer.encode("cafÃ©") == tokenizer.encode("café"), "ftfy" in sys.modules)
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "True", "True"]
+
+
 def test_runtime_modules_never_import_torch(tmp_path: Path) -> None:
     """Search must start fast: tokenising, loading and preprocessing an image pull in no torch."""
     from PIL import Image
@@ -312,7 +365,7 @@ def test_runtime_modules_never_import_torch(tmp_path: Path) -> None:
     script = f"""
 import sys
 import dclip_core.runtime.tokenizer, dclip_core.runtime.preprocess, dclip_core.runtime.images
-from dclip_core.runtime.tokenizer import ClipTokenizer
+from dclip_core.runtime.tokenizer import _FTFY_INERT, ClipTokenizer, clean_text
 from dclip_core.runtime.preprocess import preprocess_image
 from dclip_core.runtime.images import load_image
 from dclip_core.models.registry import ImagePreprocess
