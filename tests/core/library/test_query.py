@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +14,7 @@ from dclip_core.library.query import (
     SearchQuery,
     TextTerm,
     combine_query,
+    median_of,
     parse_weighted,
     relevance_cutoff,
 )
@@ -94,3 +97,31 @@ def test_relevance_is_robust_to_a_large_matching_minority() -> None:
     relevant = (background @ query) >= cut.threshold
     assert relevant[:300].mean() > 0.95
     assert relevant[300:].mean() < 0.02
+
+
+def test_median_of_equals_numpys_median() -> None:
+    rng = np.random.default_rng(11)
+    arrays = [np.array([0.25], np.float32), np.array([3.0, -1.0]), np.zeros(7, np.float32)]
+    for size in [*range(1, 40), 999, 1000, 1001]:
+        arrays.append(rng.standard_normal(size).astype(np.float32))
+        arrays.append(rng.integers(-3, 3, size).astype(np.float64))  # many ties
+    for values in arrays:
+        assert median_of(values) == float(np.median(values)), values
+    with_nan = rng.standard_normal(100).astype(np.float32)
+    with_nan[17] = np.nan
+    assert np.isnan(median_of(with_nan))
+
+
+def test_the_relevance_cutoff_does_not_import_numpy_ma() -> None:
+    # np.median would: ~25 ms of every cold search.
+    script = (
+        "import sys, numpy as np\n"
+        "from dclip_core.library.query import relevance_cutoff\n"
+        "sample = np.random.default_rng(0).standard_normal((1000, 8)).astype(np.float32)\n"
+        "relevance_cutoff(sample[0], sample, 2.0)\n"
+        "print('numpy.ma' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip() == "False"
