@@ -34,8 +34,8 @@ _BREAKDOWN_SCRIPT = textwrap.dedent(
     bundle, cache_sessions = sys.argv[1], sys.argv[2] == "1"
     marks = [("start", time.perf_counter())]
     from dclip_core.cli import build_parser
-    build_parser()
-    marks.append(("imports and CLI parser", time.perf_counter()))
+    build_parser().parse_args(["search", sys.argv[3], "--json"])
+    marks.append(("imports and CLI parser (the search command's only)", time.perf_counter()))
     from dclip_core.config import load_settings
     from dclip_core.library import Library, SearchQuery
     library = Library.open()
