@@ -127,6 +127,10 @@ class _LazyCommandParsers(argparse._SubParsersAction):
     it parses the rest of the command line, which imports only that command's module.
     """
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._configured: set[str] = set()  # a parser may parse several command lines
+
     def __call__(
         self,
         parser: argparse.ArgumentParser,
@@ -135,8 +139,9 @@ class _LazyCommandParsers(argparse._SubParsersAction):
         option_string: str | None = None,
     ) -> None:
         name = values[0]
-        if name in COMMAND_TABLE:
+        if name in COMMAND_TABLE and name not in self._configured:
             load_command(name).configure(self._name_parser_map[name])
+            self._configured.add(name)
         super().__call__(parser, namespace, values, option_string)
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import dclip_core.cli as cli
-from dclip_core.cli import COMMAND_TABLE, COMMANDS, CommandEntry, main
+from dclip_core.cli import COMMAND_TABLE, COMMANDS, CommandEntry, build_parser, main
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -118,3 +118,12 @@ def test_a_search_imports_no_other_commands_code() -> None:
     for heavy in ("dclip_core.bench", "dclip_core.train", "dclip_core.export", "dclip_core.data"):
         assert heavy not in loaded
     assert "torch" not in loaded
+
+
+def test_one_parser_parses_several_command_lines() -> None:
+    parser = build_parser()
+    first = parser.parse_args(["search", "a dog", "--limit", "3"])
+    second = parser.parse_args(["search", "a cat", "--json"])
+    status = parser.parse_args(["status"])
+    assert (first.query, first.limit, second.query, second.json) == (["a dog"], 3, ["a cat"], True)
+    assert status.command == "status"
