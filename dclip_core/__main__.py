@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import sys
+from dclip_core.cli import run
 
-from dclip_core.cli import main
-
-sys.exit(main())
+run()

@@ -17,7 +17,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, NoReturn
 
 from dclip_core import __version__
 from dclip_core.config.paths import HOME_ENV
@@ -164,8 +164,34 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``dclip ARGV`` in this process and return its exit code (tests call this)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    return _dispatch(parser, parser.parse_args(argv))
+
+
+# Commands after which a successful process may end without the interpreter's teardown: they
+# only read, close what they open, and leave nothing running once they return. Freeing ONNX
+# Runtime sessions and numpy's state at exit took ~0.15 s of a 1.7 s cold `dclip search`, for
+# memory the operating system reclaims anyway.
+EXIT_WITHOUT_TEARDOWN = frozenset({"search"})
+
+
+def run() -> NoReturn:
+    """The process entry point (the ``dclip`` script, ``python -m dclip_core``)."""
+    parser = build_parser()
+    args = parser.parse_args()
+    code = _dispatch(parser, args)
+    if code == 0 and args.command in EXIT_WITHOUT_TEARDOWN:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except OSError:
+            sys.exit(code)  # e.g. a closed pipe: let the interpreter report it as usual
+        os._exit(code)
+    sys.exit(code)
+
+
+def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.home:
         os.environ[HOME_ENV] = os.path.abspath(os.path.expanduser(args.home))
     if not getattr(args, "handler", None):
