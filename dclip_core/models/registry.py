@@ -230,6 +230,10 @@ register_model(
 
 # The shapes world's CLIP (issue 5): small enough to pretrain from scratch on 2 CPU cores in
 # minutes; `dclip bench shapes` and `dclip demo` train it (dclip_core.data.shapes_model).
+# The image tower is open_clip's ModifiedResNet (the RN50 design at 1/4 width, one block per
+# stage), not a ViT: a from-scratch ViT this small stays at chance on shape in the steps a CPU can
+# afford, a CNN reaches ~90 % (measured; docs/adr/0007-shapes-world.md).
+SHAPES_IMAGE_SIZE = 64
 register_model(
     ModelSpec(
         name="shapes-tiny",
@@ -238,10 +242,9 @@ register_model(
         open_clip_config={
             "embed_dim": 64,
             "vision_cfg": {
-                "image_size": 64,
-                "layers": 3,
-                "width": 96,
-                "patch_size": 8,
+                "image_size": SHAPES_IMAGE_SIZE,
+                "layers": [1, 1, 1, 1],
+                "width": 16,
                 "head_width": 32,
             },
             "text_cfg": {
@@ -253,7 +256,7 @@ register_model(
             },
         },
         seed=5,
-        preprocess=ImagePreprocess(size=64),
+        preprocess=ImagePreprocess(size=SHAPES_IMAGE_SIZE),
         meaningless=True,
     )
 )

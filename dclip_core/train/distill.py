@@ -55,8 +55,18 @@ def _is_text_param(name: str) -> bool:
 
 
 def _is_attn_proj(name: str) -> bool:
-    # open_clip packs q/k/v into in_proj_*; the MLP's c_proj is not an attention projection.
-    return name.startswith("visual.") and (".attn.in_proj_" in name or ".attn.out_proj." in name)
+    """Attention projections of the vision tower, for a ViT and for a ModifiedResNet alike.
+
+    A ViT's blocks pack q/k/v into ``attn.in_proj_*`` (the MLP's ``c_proj`` is not attention);
+    a ModifiedResNet's only attention is its pooling layer, ``attnpool.{q,k,v,c}_proj``.
+    """
+    if not name.startswith("visual."):
+        return False
+    return (
+        ".attn.in_proj_" in name
+        or ".attn.out_proj." in name
+        or (name.startswith("visual.attnpool.") and "_proj." in name)
+    )
 
 
 def select_trainable(model: open_clip.CLIP, recipe: StudentRecipe) -> list[str]:

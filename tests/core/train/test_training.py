@@ -211,6 +211,15 @@ def test_trainable_sets() -> None:
     assert len(everything) == sum(1 for _ in model.parameters()) - 1
 
 
+def test_attn_proj_of_a_resnet_tower_is_its_attention_pool() -> None:
+    # shapes-tiny's image tower is a ModifiedResNet: its only attention is the pooling layer.
+    model = create_clip("shapes-tiny")
+    trained = select_trainable(model, StudentRecipe(trainable="attn-proj"))
+    assert trained
+    assert all(name.startswith("visual.attnpool.") and "_proj." in name for name in trained)
+    assert {n.split(".")[2] for n in trained} == {"q_proj", "k_proj", "v_proj", "c_proj"}
+
+
 def test_a_teacher_of_another_base_model_is_refused(
     records: list[Any],
     regions: RegionCache,
