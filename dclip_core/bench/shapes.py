@@ -26,7 +26,7 @@ from typing import Any
 
 from dclip_core.bench import benchmark
 from dclip_core.config.paths import get_paths
-from dclip_core.data.shapes_world import WorldSize
+from dclip_core.data.shapes_world import PRETRAIN_STEPS, WorldSize
 
 METHODS = ("plain", "dclip-phrases", "dclip-tokens")
 
@@ -50,7 +50,7 @@ class ShapesBenchConfig:
 
 FULL = ShapesBenchConfig(
     world=WorldSize(pretrain=2000, finetune=800, test=300),
-    pretrain_steps=400,
+    pretrain_steps=PRETRAIN_STEPS,
     teacher_steps=100,
     student_steps=100,
 )

@@ -125,13 +125,15 @@ def describe_bag(objects: Sequence[ShapeObject], rng: random.Random) -> str:
     The pretraining half of the world is captioned this way, so the base model learns what the
     objects are but not where they are; relations are left for fine-tuning to teach.
     """
-    phrases = [
-        o.phrase if rng.random() < 0.5 else f"a {o.colour} {o.shape}"
-        for o in rng.sample(list(objects), len(objects))
-    ]
+    phrases = [describe_object(o, rng) for o in rng.sample(list(objects), len(objects))]
     if len(phrases) == 1:
         return phrases[0]
     return ", ".join(phrases[:-1]) + " and " + phrases[-1]
+
+
+def describe_object(obj: ShapeObject, rng: random.Random) -> str:
+    """One object alone, with or without its size: ``"a small red circle"``, ``"a red circle"``."""
+    return obj.phrase if rng.random() < 0.5 else f"a {obj.colour} {obj.shape}"
 
 
 def hard_negative(objects: Sequence[ShapeObject], rng: random.Random) -> str | None:
@@ -276,8 +278,11 @@ def generate_scenes(
 
     Args:
         caption_style: ``relational`` captions name objects in left-to-right order (the
-            fine-tuning and evaluation data); ``bag`` captions list them in random order (the
-            pretraining data, see :func:`describe_bag`). Hard negatives are relational in both.
+            fine-tuning and evaluation data); ``bag`` captions are the pretraining data's, like
+            web alt-text: the first half of them list every object in random order
+            (:func:`describe_bag`), the rest name one object of the scene on its own — so that a
+            query naming one object learns to find the scenes that contain it. Hard negatives
+            are relational in both.
     """
     rng = random.Random(seed)
     produced = 0
@@ -298,7 +303,10 @@ def generate_scenes(
             objects=objects,
         )
         if caption_style == "bag":
-            scene.captions = [describe_bag(objects, rng) for _ in range(captions_per_scene)]
+            single = captions_per_scene // 2
+            scene.captions = [
+                describe_bag(objects, rng) for _ in range(captions_per_scene - single)
+            ] + [describe_object(rng.choice(objects), rng) for _ in range(single)]
         else:
             styles = rng.sample(range(3), k=min(captions_per_scene, 3))
             scene.captions = [describe(objects, style) for style in styles]

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dclip_core.config.paths import get_paths
-from dclip_core.data.shapes_world import ShapesWorld, WorldSize, build_world
+from dclip_core.data.shapes_world import PRETRAIN_STEPS, ShapesWorld, WorldSize, build_world
 
 DEMO_BUNDLE = "shapes-demo"
 DEMO_BANNER = (
@@ -25,7 +25,7 @@ DEMO_BANNER = (
 # Pretraining sized so that a laptop CPU finishes in a few minutes and "red circle" finds red
 # circles (the e2e test checks ≥ 8 of the top 10 against the ground truth).
 DEMO_WORLD = WorldSize(pretrain=2000, finetune=10, test=300, seed=77)
-DEMO_PRETRAIN_STEPS = 300
+DEMO_PRETRAIN_STEPS = PRETRAIN_STEPS
 
 if TYPE_CHECKING:
     from dclip_core.train.events import EventSink

@@ -68,11 +68,17 @@ def test_written_dataset_round_trips(tmp_path: Path) -> None:
         assert image.size == (128, 128)
 
 
-def test_bag_captions_name_every_object_without_saying_where() -> None:
-    for scene, _ in generate_scenes(40, seed=13, caption_style="bag"):
-        assert len(scene.captions) == 3
+def test_bag_captions_name_all_objects_or_one_without_saying_where() -> None:
+    for scene, _ in generate_scenes(40, seed=13, caption_style="bag", captions_per_scene=4):
+        assert len(scene.captions) == 4
         for caption in scene.captions:
-            for obj in scene.objects:
-                assert f"{obj.colour} {obj.shape}" in caption
             assert "left" not in caption
             assert "right" not in caption
+        # The first half lists every object; the rest name one object of the scene.
+        for caption in scene.captions[:2]:
+            for obj in scene.objects:
+                assert f"{obj.colour} {obj.shape}" in caption
+        for caption in scene.captions[2:]:
+            assert caption in {o.phrase for o in scene.objects} | {
+                f"a {o.label}" for o in scene.objects
+            }

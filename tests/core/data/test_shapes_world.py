@@ -1,11 +1,19 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from PIL import Image
 
 from dclip_core.data.shapes_eval import WorldScores, summarise
-from dclip_core.data.shapes_world import WorldSize, build_world, scenes_by_file, shapes_records
+from dclip_core.data.shapes_world import (
+    CLOSE_UPS_FILE,
+    WorldSize,
+    build_world,
+    scenes_by_file,
+    shapes_records,
+)
+from dclip_core.train.datasets import read_caption_folder
 
 
 def test_world_parts_are_disjoint_readable_caption_folders(tmp_path: Path) -> None:
@@ -29,6 +37,33 @@ def test_world_parts_are_disjoint_readable_caption_folders(tmp_path: Path) -> No
         assert [tuple(int(v) for v in b[:4]) for b in record.boxes] == [
             o.box for o in scene.objects
         ]
+
+
+def test_pretraining_close_ups_show_their_object_at_varied_zoom(tmp_path: Path) -> None:
+    world = build_world(tmp_path / "w", WorldSize(pretrain=30, finetune=2, test=2, seed=3))
+    scenes = scenes_by_file(world.pretrain_dir)
+    close_ups = {r.path.name: r for r in read_caption_folder(world.pretrain_objects_dir)}
+    truth = json.loads((world.pretrain_objects_dir / CLOSE_UPS_FILE).read_text())["close_ups"]
+    assert len(close_ups) == len(truth) == len(scenes)  # one per scene: batches stay even
+    fills = []
+    for entry in truth:
+        obj = scenes[entry["scene"]].objects[entry["object"]]
+        assert close_ups[entry["file"]].captions == [f"a {obj.label}", obj.phrase]
+        x1, y1, x2, y2 = entry["crop"]
+        # A square window of the scene that holds the whole object.
+        assert x2 - x1 == y2 - y1
+        assert x1 <= obj.box[0]
+        assert y1 <= obj.box[1]
+        assert obj.box[2] <= x2
+        assert obj.box[3] <= y2
+        with Image.open(world.pretrain_dir / entry["scene"]) as scene_image:
+            expected = scene_image.convert("RGB").crop((x1, y1, x2, y2)).tobytes()
+        with Image.open(world.pretrain_objects_dir / entry["file"]) as image:
+            assert image.convert("RGB").tobytes() == expected
+        fills.append((obj.box[2] - obj.box[0]) / (x2 - x1))
+    # Zoom varies from wide (object a fifth of the side, or the whole scene) to tight.
+    assert min(fills) < 0.35
+    assert max(fills) > 0.7
 
 
 def test_zero_shot_crops_show_their_class(tmp_path: Path) -> None:
