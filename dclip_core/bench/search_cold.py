@@ -40,7 +40,7 @@ _BREAKDOWN_SCRIPT = textwrap.dedent(
     from dclip_core.library import Library, SearchQuery
     library = Library.open()
     model = library.search_model()
-    marks.append(("library open (SQLite, settings)", time.perf_counter()))
+    marks.append(("library imports (numpy, hnswlib) and open", time.perf_counter()))
     from dclip_core.runtime.encoders import ClipEncoder
     marks.append(("runtime imports (onnxruntime, tokenizer)", time.perf_counter()))
     settings = load_settings()
