@@ -6,9 +6,10 @@ loss pulls the student's image embedding towards ``g``, keeps its text embedding
 model's, and aligns the two contrastively.
 
 Trainable sets (``--trainable``): ``attn-proj`` — the paper code's choice, every vision attention
-projection (q, k, v, out) plus the visual projection; ``vision`` — the whole image tower; ``all`` —
-both towers. ``--train-text`` adds the text tower to ``attn-proj``/``vision``; by default it is
-frozen, as the paper and README say (the released code leaves it trainable).
+projection (q, k, v, out; for a ResNet tower those of its attention pool) plus the visual
+projection; ``vision`` — the whole image tower; ``all`` — both towers. ``--train-text`` adds the
+text tower to ``attn-proj``/``vision``; by default it is frozen, as the paper and README say (the
+released code leaves it trainable).
 """
 
 from __future__ import annotations
