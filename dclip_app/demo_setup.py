@@ -290,7 +290,7 @@ def _world_sizes(text: str) -> tuple[int, int, int, int]:
 
 def _stop_when_stdin_closes(stop: threading.Event) -> None:
     for _line in sys.stdin:
-        pass
+        pass  # nothing is sent on stdin: reading it only waits for the parent to close it
     stop.set()
 
 

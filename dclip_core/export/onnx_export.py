@@ -22,6 +22,7 @@ from dclip_core.export.text_tower import (
     DynamicLengthTextTower,
     dynamic_length_blocker,
     pooling_of,
+    project_and_pool,
 )
 
 # Opset 17 has LayerNormalization as one op; every ONNX Runtime since 1.14 runs it.
@@ -55,9 +56,7 @@ class TextTowerForExport(nn.Module):
     (see :func:`dynamic_length_blocker`) and to write bundles the way DCLIP did before dynamic
     lengths (tests and ``dclip bench search`` compare against them).
 
-    Mirrors open_clip's ``CLIP.encode_text`` but applies the text projection to every token
-    before pooling: pooling picks one row and the projection is linear, so the pooled embedding is
-    the same, and the per-token states come for free.
+    Mirrors open_clip's ``CLIP.encode_text`` (see :func:`project_and_pool` for its end).
     """
 
     def __init__(self, model: CLIP) -> None:
@@ -73,27 +72,9 @@ class TextTowerForExport(nn.Module):
     def forward(self, input_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = self.token_embedding(input_ids) + self.positional_embedding
         x = self.transformer(x, attn_mask=self.attn_mask)
-        x = self.ln_final(x)
-        if isinstance(self.text_projection, nn.Linear):
-            states = self.text_projection(x)
-        elif self.text_projection is not None:
-            states = x @ self.text_projection
-        else:
-            states = x
-        index = self._pool_index(input_ids)
-        gather_at = index[:, None, None].expand(-1, 1, states.shape[-1])
-        pooled = torch.gather(states, 1, gather_at).squeeze(1)
-        return F.normalize(pooled, dim=-1), states
-
-    def _pool_index(self, input_ids: torch.Tensor) -> torch.Tensor:
-        if self.pool_type == "argmax":
-            # The end token has the highest id of CLIP's vocabulary, so argmax finds it.
-            return input_ids.argmax(dim=-1)
-        if self.pool_type == "eos":
-            is_eos = torch.eq(input_ids, self.eos_id)
-            return is_eos.to(torch.int32).argmax(dim=-1)
-        last = input_ids.shape[1] - 1 if self.pool_type == "last" else 0
-        return torch.full_like(input_ids[:, 0], last)
+        return project_and_pool(
+            self.ln_final(x), input_ids, self.text_projection, self.pool_type, self.eos_id
+        )
 
 
 def export_image_tower(model: CLIP, image_size: int, path: Path) -> None:

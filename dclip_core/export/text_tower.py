@@ -106,25 +106,41 @@ class DynamicLengthTextTower(nn.Module):
             attended = _self_attention(block.attn, block.ln_1(x), mask, batch, length)
             x = x + block.ls_1(attended)
             x = x + block.ls_2(block.mlp(block.ln_2(x)))
-        x = self.ln_final(x)
-        if isinstance(self.text_projection, nn.Linear):
-            states = self.text_projection(x)
-        elif self.text_projection is not None:
-            states = x @ self.text_projection
-        else:
-            states = x
-        index = self._pool_index(input_ids)
-        gather_at = index[:, None, None].expand(-1, 1, states.shape[-1])
-        pooled = torch.gather(states, 1, gather_at).squeeze(1)
-        return F.normalize(pooled, dim=-1), states
+        return project_and_pool(
+            self.ln_final(x), input_ids, self.text_projection, self.pool_type, self.eos_id
+        )
 
-    def _pool_index(self, input_ids: torch.Tensor) -> torch.Tensor:
-        if self.pool_type == "argmax":
-            # The end token has the highest id of CLIP's vocabulary, so argmax finds it.
-            return input_ids.argmax(dim=-1)
-        if self.pool_type == "eos":
-            return torch.eq(input_ids, self.eos_id).to(torch.int32).argmax(dim=-1)
-        return torch.zeros_like(input_ids[:, 0])
+
+def project_and_pool(
+    x: torch.Tensor,
+    input_ids: torch.Tensor,
+    text_projection: nn.Module | torch.Tensor | None,
+    pool_type: str,
+    eos_id: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The end of open_clip's ``encode_text``, exportable: ``(embeddings, token_states)``.
+
+    Projects every token's final state (``x`` after ``ln_final``) and then pools, where open_clip
+    pools first: pooling picks one row and the projection is linear, so the pooled embedding is
+    the same and the per-token states (used by ``explain``) come for free.
+    """
+    if isinstance(text_projection, nn.Linear):
+        states = text_projection(x)
+    elif isinstance(text_projection, torch.Tensor):
+        states = x @ text_projection
+    else:
+        states = x
+    if pool_type == "argmax":
+        # The end token has the highest id of CLIP's vocabulary, so argmax finds it.
+        index = input_ids.argmax(dim=-1)
+    elif pool_type == "eos":
+        index = torch.eq(input_ids, eos_id).to(torch.int32).argmax(dim=-1)
+    else:
+        last = input_ids.shape[1] - 1 if pool_type == "last" else 0
+        index = torch.full_like(input_ids[:, 0], last)
+    gather_at = index[:, None, None].expand(-1, 1, states.shape[-1])
+    pooled = torch.gather(states, 1, gather_at).squeeze(1)
+    return F.normalize(pooled, dim=-1), states
 
 
 def _self_attention(
