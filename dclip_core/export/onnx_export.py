@@ -116,30 +116,26 @@ def export_text_tower(
             than on full-length ones (the message says which tower).
     """
     dynamic = dynamic_length and dynamic_length_blocker(model) is None
-    if not dynamic:
-        _export(
-            TextTowerForExport(model),
-            _example_ids(context_length, context_length),
-            path,
-            input_name="input_ids",
-            output_names=["embeddings", "token_states"],
-            what="text tower",
-        )
-        return False
-    # Traced on a length shorter than the context, so a length the tracer baked in anyway shows
-    # up as a failure of the full-length check below rather than passing unnoticed.
-    traced_length = min(context_length, _TRACED_LENGTH)
+    if dynamic:
+        # Traced on a length shorter than the context, so a length the tracer baked in anyway
+        # shows up as a failure of the full-length check below rather than passing unnoticed.
+        tower: nn.Module = DynamicLengthTextTower(model)
+        example = _example_ids(min(context_length, _TRACED_LENGTH), context_length)
+    else:
+        tower = TextTowerForExport(model)
+        example = _example_ids(context_length, context_length)
     _export(
-        DynamicLengthTextTower(model),
-        _example_ids(traced_length, context_length),
+        tower,
+        example,
         path,
         input_name="input_ids",
         output_names=["embeddings", "token_states"],
         what="text tower",
-        sequence_axis=True,
+        sequence_axis=dynamic,
     )
-    _check_trimming_is_exact(path, context_length)
-    return True
+    if dynamic:
+        _check_trimming_is_exact(path, context_length)
+    return dynamic
 
 
 def _example_ids(length: int, context_length: int) -> torch.Tensor:

@@ -174,7 +174,7 @@ class ClipEncoder:
             raise ValueError(f"pixels must have shape (B, 3, {size}, {size}), not {pixels.shape}")
         if len(pixels) == 0:
             return np.zeros((0, self.embed_dim), dtype=np.float32)
-        session = self._session("image")
+        session = self._image()
         (embeddings,) = session.run(
             ["embeddings"], {"pixels": np.ascontiguousarray(pixels, np.float32)}
         )
@@ -233,9 +233,7 @@ class ClipEncoder:
             ids = ids[:, : trimmed_length(ids, self.tokenizer.eot_token_id)]
         return [np.asarray(out) for out in session.run(outputs, {"input_ids": ids})]
 
-    def _session(self, tower: str) -> ort.InferenceSession:
-        if tower == "text":
-            return self._text()
+    def _image(self) -> ort.InferenceSession:
         with self._lock:
             if self._image_session is None:
                 self._image_session = self._open(self._image_file)
