@@ -86,6 +86,18 @@ def window(qtbot: QtBot, app_settings: Settings) -> Iterator[MainWindow]:
     close_window(win)
 
 
+@pytest.fixture
+def fresh_window(qtbot: QtBot) -> Iterator[MainWindow]:
+    """The window as a new user sees it: default settings, no model, the first-run panel."""
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    win = create_main_window(app)
+    win.show()
+    win.start()
+    yield win
+    close_window(win)
+
+
 def wait_for_indexing(qtbot: QtBot, window: MainWindow, timeout: int = 60_000) -> None:
     qtbot.waitUntil(lambda: not window.service.indexing, timeout=timeout)
     # Folder summaries are refreshed by a read job after the run.

@@ -3,7 +3,6 @@ window geometry persists under DCLIP_HOME."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,18 +15,6 @@ from dclip_app.main_window import FIRST_RUN_PAGE, MainWindow, window_state_file
 from tests.app.conftest import close_window
 
 pytestmark = pytest.mark.gui
-
-
-@pytest.fixture
-def fresh_window(qtbot: QtBot) -> Iterator[MainWindow]:
-    """The window as a new user sees it: default settings, no weights, no bundle."""
-    app = QApplication.instance()
-    assert isinstance(app, QApplication)
-    window = create_main_window(app)
-    window.show()
-    window.start()
-    yield window
-    close_window(window)
 
 
 def test_no_model_shows_the_first_run_panel(fresh_window: MainWindow) -> None:

@@ -6,37 +6,21 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
-from dclip_app.app import create_main_window
 from dclip_app.demo_setup import DemoApp, DemoSizes
 from dclip_app.first_run import DEMO_START_CHECK_MS, FirstRunPanel
 from dclip_app.main_window import FIRST_RUN_PAGE, MainWindow
 from dclip_core.config import get_paths, load_settings
-from tests.app.conftest import close_window
 
 pytestmark = pytest.mark.gui
 
 # A world and a pretraining small enough for a test; the pipeline is the real one.
 TINY = DemoSizes(pretrain_steps=3, pretrain_scenes=8, finetune_scenes=1, test_scenes=12, seed=1)
-
-
-@pytest.fixture
-def fresh_window(qtbot: QtBot) -> Iterator[MainWindow]:
-    """The window as a new user sees it: default settings, no model, the first-run panel."""
-    app = QApplication.instance()
-    assert isinstance(app, QApplication)
-    window = create_main_window(app)
-    window.show()
-    window.start()
-    yield window
-    close_window(window)
 
 
 def demo_home() -> Path:
