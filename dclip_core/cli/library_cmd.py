@@ -68,6 +68,8 @@ def load_encoder(model: str | None) -> ClipEncoder:
 
 @command("index", "add photo folders to the library and index new or changed photos")
 def configure_index(parser: argparse.ArgumentParser) -> None:
+    from dclip_core.library.regions import LAYOUTS
+
     parser.add_argument(
         "paths",
         nargs="*",
@@ -79,6 +81,12 @@ def configure_index(parser: argparse.ArgumentParser) -> None:
         "--model",
         metavar="BUNDLE",
         help="bundle folder, bundle name or registered model (default: the Model setting)",
+    )
+    parser.add_argument(
+        "--regions",
+        choices=sorted(LAYOUTS),
+        help="also embed a grid of crops of each photo, so small things and the edges of wide "
+        "photos are found (5x the indexing work; default: what the library uses, else none)",
     )
     parser.add_argument("--batch-size", type=int, default=32, help="images per inference batch")
     parser.add_argument("--workers", type=int, default=0, help="decoding threads (0 = per core)")
@@ -111,6 +119,7 @@ def run_index(args: argparse.Namespace) -> int:
         workers=args.workers,
         thumbnail_size=library.settings.thumbnail_size,
         ann_params=library.ann_params,
+        regions=args.regions,
     )
     try:
         report = library.index(
@@ -256,6 +265,7 @@ def search_json(response: SearchResponse) -> dict[str, Any]:
                 "width": r.width,
                 "height": r.height,
                 "size_bytes": r.size_bytes,
+                "region": list(r.region) if r.region else None,
             }
             for r in response.results
         ],
@@ -265,6 +275,7 @@ def search_json(response: SearchResponse) -> dict[str, Any]:
 
 def run_search(args: argparse.Namespace) -> int:
     from dclip_core.library import SearchQuery
+    from dclip_core.library.regions import describe_box
 
     if args.limit < 1 or args.offset < 0:
         raise CliUsageError("--limit must be at least 1 and --offset at least 0")
@@ -300,7 +311,8 @@ def run_search(args: argparse.Namespace) -> int:
         print("no results")
     for r in results:
         mark = "*" if r.relevant else " "
-        print(f"{r.rank:>4} {r.score:.4f}{mark} {r.path}")
+        where = f"  ({describe_box(r.region)})" if r.region else ""
+        print(f"{r.rank:>4} {r.score:.4f}{mark} {r.path}{where}")
     print(
         f"{sum(r.relevant for r in results)} of {len(results)} stand out (score >= "
         f"{response.relevance.threshold:.4f}, marked *); {response.took_ms:.1f} ms, "
@@ -347,6 +359,7 @@ def status_json(status: LibraryStatus, failed: list[Any]) -> dict[str, Any]:
                 "embedded": m.embedded,
                 "complete": m.complete,
                 "active": m.active,
+                "regions": m.regions,
             }
             for m in status.models
         ],
@@ -370,7 +383,11 @@ def run_status(args: argparse.Namespace) -> int:
         print(f"  {root.path}: {root.images} photos, {root.failed} failed ({root.status})")
     for model in status.models:
         state = "active" if model.active else ("complete" if model.complete else "in progress")
-        print(f"model {model.name} [{model.fingerprint}]: {model.embedded} vectors, {state}")
+        regions = "" if model.regions == "none" else f", with {model.regions} regions"
+        print(
+            f"model {model.name} [{model.fingerprint}]: {model.embedded} photos embedded"
+            f"{regions}, {state}"
+        )
     if failed:
         print("files that could not be used (not retried until they change):")
         for f in failed:

@@ -3,18 +3,22 @@
 :func:`sync_ann_index` returns an index that contains exactly the model's vectors at one database
 snapshot: it loads the saved file, replays the embedding log since the file's revision, and falls
 back to a full rebuild from SQLite when the file is missing, damaged, of another shape, or too far
-behind the log. Reads happen inside one read transaction, so the revision recorded in the index
-always matches what it contains even while an indexer is writing.
+behind the log. A model indexed with regions has one label per view
+(:func:`~dclip_core.library.regions.ann_labels`). Reads happen inside one read transaction, so
+the revision recorded in the index always matches what it contains even while an indexer is
+writing.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from dclip_core.library.ann import AnnIndex, AnnParams, load_ann_index
 from dclip_core.library.query import matvec
+from dclip_core.library.regions import LABEL_STRIDE, ann_labels, best_per_image, view_scores
 from dclip_core.library.store import LibraryStore, ModelRow
 
 ANN_DIR_NAME = "ann"
@@ -24,6 +28,18 @@ SAVE_AFTER_CHANGES = 1000
 
 def ann_dir(library_dir: Path) -> Path:
     return library_dir / ANN_DIR_NAME
+
+
+def _labels(model: ModelRow, image_ids: Sequence[int] | np.ndarray) -> np.ndarray:
+    """The ANN labels of images: their ids, or one label per view for a region model."""
+    if model.views == 1:
+        return np.asarray(image_ids, dtype=np.int64)
+    return ann_labels(image_ids, model.views)
+
+
+def add_rows(ann: AnnIndex, model: ModelRow, image_ids: np.ndarray, rows: np.ndarray) -> None:
+    """Add stored rows (one per image, ``views * dim`` floats) to ``ann``, one label per view."""
+    ann.add(_labels(model, image_ids), rows.reshape(len(image_ids) * model.views, model.embed_dim))
 
 
 def build_ann_index(store: LibraryStore, model: ModelRow, params: AnnParams) -> AnnIndex:
@@ -36,9 +52,9 @@ def build_ann_index(store: LibraryStore, model: ModelRow, params: AnnParams) -> 
             "FROM models m WHERE m.id = ?",
             (model.id,),
         ).fetchone()
-        ann = AnnIndex(model.embed_dim, params, capacity=count + 64)
+        ann = AnnIndex(model.embed_dim, params, capacity=count * model.views + 64)
         for ids, vectors in store.iter_vectors(model.id):
-            ann.add(ids, vectors)
+            add_rows(ann, model, ids, vectors)
         ann.revision = int(revision)
     finally:
         conn.execute("COMMIT")
@@ -64,8 +80,8 @@ def catch_up(store: LibraryStore, model: ModelRow, ann: AnnIndex) -> int | None:
         # Ids are never re-added once removed, so "added, then removed" nets to removed: the
         # vectors of such ids are gone from the table and simply not found here.
         ids, vectors = store.vectors_of(model.id, [i for i in added if i not in removed])
-        ann.add(ids, vectors)
-        ann.remove(sorted(removed))
+        add_rows(ann, model, ids, vectors)
+        ann.remove(_labels(model, sorted(removed)).tolist())
         ann.revision = changes[-1][0]
     finally:
         conn.execute("COMMIT")
@@ -112,10 +128,52 @@ def exact_search(
     query: np.ndarray, ids: np.ndarray, vectors: np.ndarray, k: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Brute-force top-``k`` by cosine (for small filtered sets, and as the reference in tests)."""
+    found, scores, _ = exact_search_views(query, ids, vectors, k, views=1)
+    return found, scores
+
+
+def exact_search_views(
+    query: np.ndarray, ids: np.ndarray, rows: np.ndarray, k: int, views: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Brute-force top-``k`` images by their best view: (ids, scores, index of that view).
+
+    ``rows`` are stored rows of ``views`` vectors each (:mod:`dclip_core.library.regions`).
+    """
     if len(ids) == 0 or k <= 0:
-        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
-    scores = matvec(vectors, query)
+        empty = np.empty(0, dtype=np.int64)
+        return empty, np.empty(0, dtype=np.float32), empty
+    if views == 1:
+        scores = matvec(rows, query)
+        best_view = np.zeros(len(ids), dtype=np.int64)
+    else:
+        per_view = view_scores(rows, query, views)
+        best_view = per_view.argmax(axis=1)
+        scores = per_view[np.arange(len(ids)), best_view]
     k = min(k, len(ids))
     top = np.argpartition(-scores, k - 1)[:k]
     top = top[np.argsort(-scores[top], kind="stable")]
-    return ids[top].astype(np.int64), scores[top].astype(np.float32)
+    return ids[top].astype(np.int64), scores[top].astype(np.float32), best_view[top]
+
+
+def ann_search_views(
+    ann: AnnIndex,
+    model: ModelRow,
+    query: np.ndarray,
+    k: int,
+    allowed: Callable[[int], bool] | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Top-``k`` images of the ANN index by their best view: (ids, scores, index of that view).
+
+    ``allowed`` filters image ids. A region model asks the index for ``k * views`` vectors: at
+    most ``views`` of them belong to one image, so ``k`` distinct images are among them.
+    """
+    if model.views == 1:
+        ids, scores = ann.search(query, k, allowed)
+        return ids, scores, np.zeros(len(ids), dtype=np.int64)
+
+    def allowed_label(label: int) -> bool:
+        assert allowed is not None
+        return allowed(label // LABEL_STRIDE)
+
+    labels, scores = ann.search(query, k * model.views, allowed_label if allowed else None)
+    return best_per_image(labels, scores, k)

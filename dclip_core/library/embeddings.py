@@ -3,7 +3,8 @@
 Mixed into :class:`~dclip_core.library.store.LibraryStore`. Every change to a model's vectors
 appends ``(revision, image_id, +1/-1)`` to ``embedding_log`` and bumps the model's ``revision`` in
 the same transaction, so an ANN index saved at revision R catches up by replaying the log after R
-(:mod:`dclip_core.library.ann_sync`).
+(:mod:`dclip_core.library.ann_sync`). A model indexed with regions stores all views of an image
+in its one row (:mod:`dclip_core.library.regions`); reads return rows of ``views * embed_dim``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 
 import numpy as np
+
+from dclip_core.library.regions import view_count
 
 
 def vector_to_blob(vector: np.ndarray) -> bytes:
@@ -23,9 +26,12 @@ class EmbeddingTables:
 
     conn: sqlite3.Connection
 
-    def _embed_dim(self, model_id: int) -> int:
-        row = self.conn.execute("SELECT embed_dim FROM models WHERE id = ?", (model_id,)).fetchone()
-        return int(row[0]) if row else 0
+    def _row_width(self, model_id: int) -> int:
+        """Floats per stored row: the embedding size times the views of the model's layout."""
+        row = self.conn.execute(
+            "SELECT embed_dim, regions FROM models WHERE id = ?", (model_id,)
+        ).fetchone()
+        return int(row[0]) * view_count(row[1]) if row else 0
 
     def _revision(self, model_id: int) -> int | None:
         row = self.conn.execute("SELECT revision FROM models WHERE id = ?", (model_id,)).fetchone()
@@ -120,7 +126,7 @@ class EmbeddingTables:
             ):
                 found.append(image_id)
                 blobs.append(blob)
-        dim = self._embed_dim(model_id)
+        dim = self._row_width(model_id)
         vectors = np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(found), dim)
         return np.asarray(found, dtype=np.int64), vectors
 
@@ -168,7 +174,7 @@ class EmbeddingTables:
             (model_id,),
         ).fetchone()
         if not total:
-            empty = np.empty((0, self._embed_dim(model_id)), dtype=np.float32)
+            empty = np.empty((0, self._row_width(model_id)), dtype=np.float32)
             return np.empty(0, dtype=np.int64), empty
         if total <= n:
             return self.vectors_of(model_id, sorted(self.embedded_ids(model_id)))

@@ -84,10 +84,13 @@ class IndexOptions:
         workers: decoding threads; 0 = one per CPU core.
         thumbnails: write thumbnails into ``thumbnails_dir`` while indexing.
         thumbnail_size: their longest side in pixels.
+        regions: region layout to index with (:mod:`dclip_core.library.regions`); None keeps
+            the one the library's active model of the same bundle uses, else none.
     """
 
     batch_size: int = 32
     workers: int = 0
     thumbnails: bool = True
     thumbnail_size: int = 256
+    regions: str | None = None
     ann_params: AnnParams = field(default_factory=AnnParams)

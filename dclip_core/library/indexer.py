@@ -53,6 +53,7 @@ from dclip_core.library.index_types import (
     IndexReport,
     Phase,
 )
+from dclip_core.library.regions import crop_views, decode_side
 from dclip_core.library.scanner import ScannedFile, ScanRules, content_hash, scan_roots
 from dclip_core.library.schema import connect
 from dclip_core.library.store import ImageRecord, LibraryStore, ModelRow, NewImage
@@ -75,7 +76,7 @@ class _Prepared:
     outcome: Literal["touch", "known", "decoded", "failed"]
     content_hash: str | None = None
     matches: list[ImageRecord] = field(default_factory=list)
-    pixels: np.ndarray | None = None
+    pixels: np.ndarray | None = None  # (views, 3, size, size)
     width: int | None = None
     height: int | None = None
     taken_at: str | None = None
@@ -105,7 +106,8 @@ class _Run:
         self.cancel = cancel or CancelToken()
         self.preprocess_cfg = encoder.manifest.image.preprocess
         self.min_side = max(
-            self.preprocess_cfg.size, options.thumbnail_size if options.thumbnails else 0
+            decode_side(model.regions, self.preprocess_cfg.size),
+            options.thumbnail_size if options.thumbnails else 0,
         )
         self.report = IndexReport(model.name, model.fingerprint)
         self.total = 0
@@ -163,7 +165,12 @@ class _Run:
         if isinstance(decoded, DecodeFailure):
             return _Prepared(job, "failed", digest, failure=decoded)
         try:
-            pixels = preprocess_image(decoded.image, self.preprocess_cfg)
+            pixels = np.stack(
+                [
+                    preprocess_image(view, self.preprocess_cfg)
+                    for view in crop_views(decoded.image, self.model.regions)
+                ]
+            )
         except (ValueError, OSError) as exc:
             failure = DecodeFailure("truncated", f"image data cannot be converted ({exc})")
             return _Prepared(job, "failed", digest, failure=failure)
@@ -303,8 +310,10 @@ class _Run:
         """Embed ``batch``, commit it with the other outcomes; returns jobs to queue again."""
         vectors = None
         if batch:
-            pixels = np.stack([p.pixels for p in batch if p.pixels is not None])
+            # One row per image: the vectors of its views (one unless indexed with regions).
+            pixels = np.concatenate([p.pixels for p in batch if p.pixels is not None])
             vectors = np.asarray(self.encoder.embed_pixels(pixels), dtype=np.float32)
+            vectors = vectors.reshape(len(batch), -1)
         requeue: list[_Job] = []
         with self.store.write() as conn:
             for prepared in others:

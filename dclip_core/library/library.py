@@ -13,7 +13,8 @@ Threads: a ``Library`` may be shared between threads. Each thread gets its own S
 another thread or another process — gets :class:`~dclip_core.errors.LibraryLockedError` ("library in
 use by PID …") at once instead of waiting. Searches never take it: they read beside the writer.
 
-Models: vectors are stored per model fingerprint. Searches use the *active* model, the last one
+Models: vectors are stored per model fingerprint (with the region layout they were indexed with,
+:mod:`dclip_core.library.regions`). Searches use the *active* model, the last one
 that finished embedding every photo; while a new model is being indexed, searches keep using the
 previous one. The encoder for searches is loaded from the active model's bundle on first use
 (or pass ``encoder=``).
@@ -40,6 +41,7 @@ from dclip_core.library.index_types import CancelToken, IndexOptions, IndexProgr
 from dclip_core.library.indexer import run_index
 from dclip_core.library.lock import WriterLock, read_lock_owner
 from dclip_core.library.query import SearchQuery, SearchResponse
+from dclip_core.library.regions import DEFAULT_LAYOUT, check_layout, library_fingerprint
 from dclip_core.library.scanner import ScanRules
 from dclip_core.library.schema import SCHEMA_VERSION
 from dclip_core.library.search import SearchEngine
@@ -75,6 +77,7 @@ class ModelInfo:
     embedded: int
     complete: bool
     active: bool
+    regions: str = "none"
 
 
 @dataclass(frozen=True)
@@ -273,8 +276,13 @@ class Library:
                 if not chosen:
                     raise LibraryError("the library has no folders yet; run `dclip index FOLDER`")
             manifest = encoder.manifest
+            layout = _region_layout(store, encoder.fingerprint, options.regions)
             model = store.ensure_model(
-                encoder.fingerprint, manifest.name, manifest.embed_dim, str(manifest.path)
+                library_fingerprint(encoder.fingerprint, layout),
+                manifest.name,
+                manifest.embed_dim,
+                str(manifest.path),
+                regions=layout,
             )
             if callable(getattr(encoder, "embed_texts", None)):
                 # The same model will answer searches: reuse its loaded sessions.
@@ -346,6 +354,7 @@ class Library:
                 embedded=len(store.embedded_ids(m.id)),
                 complete=m.completed_at is not None,
                 active=m.fingerprint == active,
+                regions=m.regions,
             )
             for m in store.models()
         ]
@@ -410,3 +419,19 @@ def _needs_encoder(library: Library, query: SearchQuery) -> bool:
         if term.path is not None and library.image_by_path(term.path) is None:
             return True
     return False
+
+
+def _region_layout(store: LibraryStore, bundle_fingerprint: str, asked: str | None) -> str:
+    """The region layout an indexing run uses: the one asked for, else the active model's when
+    it is the same bundle (re-indexing keeps the library's choice), else none."""
+    if asked is not None:
+        try:
+            return check_layout(asked)
+        except ValueError as exc:
+            raise LibraryError(str(exc)) from None
+    active = store.active_model()
+    if active is not None and active.fingerprint == library_fingerprint(
+        bundle_fingerprint, active.regions
+    ):
+        return active.regions
+    return DEFAULT_LAYOUT

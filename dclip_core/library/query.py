@@ -29,6 +29,8 @@ from typing import Literal
 
 import numpy as np
 
+from dclip_core.library.regions import view_scores
+
 RELEVANCE_SAMPLE = 1000
 _WEIGHT = re.compile(r"^\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*:(.*)$", re.DOTALL)
 
@@ -156,6 +158,9 @@ class SearchResult:
     width: int | None
     height: int | None
     size_bytes: int
+    # The crop that matched best, as fractions (left, top, right, bottom) of the photo, when the
+    # library is indexed with regions and a crop outscored the whole photo; else None.
+    region: tuple[float, float, float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -229,11 +234,17 @@ def median_of(values: np.ndarray) -> float:
     return float(np.mean(part[middle[0] : half + 1]))
 
 
-def relevance_cutoff(query: np.ndarray, sample: np.ndarray, sensitivity: float) -> Relevance:
-    """The score a result needs to stand out from the library's background for this query."""
+def relevance_cutoff(
+    query: np.ndarray, sample: np.ndarray, sensitivity: float, *, views: int = 1
+) -> Relevance:
+    """The score a result needs to stand out from the library's background for this query.
+
+    ``sample`` holds stored rows of ``views`` vectors each; a photo scores as its best view, as
+    in search.
+    """
     if len(sample) == 0:
         return Relevance(1.0, 0.0, 0.0, 0, sensitivity)
-    scores = matvec(sample, query)
+    scores = matvec(sample, query) if views == 1 else view_scores(sample, query, views).max(axis=1)
     median = median_of(scores)
     spread = 1.4826 * median_of(np.abs(scores - median))
     # A tiny library or identical photos give no spread; fall back to the plain deviation, and

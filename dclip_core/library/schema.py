@@ -20,6 +20,9 @@ Tables (version 1):
                    catch up with the database without a full rebuild.
 ``library_state``  small key/value facts, e.g. ``active_model`` (the fingerprint searches use).
 
+Version 2 adds ``models.regions``: the region layout of the model's vectors
+(:mod:`dclip_core.library.regions`); ``none`` — one vector per image — for every older row.
+
 Ids of ``images`` are AUTOINCREMENT so that an id is never reused: ids are the ANN labels, and a
 deleted label must never come back as another photo.
 """
@@ -103,8 +106,15 @@ def _migrate_to_v1(conn: sqlite3.Connection) -> None:
             conn.execute(statement)
 
 
+def _migrate_to_v2(conn: sqlite3.Connection) -> None:
+    conn.execute("ALTER TABLE models ADD COLUMN regions TEXT NOT NULL DEFAULT 'none'")
+
+
 # (target version, step). Append new steps; never edit a released one.
-MIGRATIONS: list[tuple[int, Callable[[sqlite3.Connection], None]]] = [(1, _migrate_to_v1)]
+MIGRATIONS: list[tuple[int, Callable[[sqlite3.Connection], None]]] = [
+    (1, _migrate_to_v1),
+    (2, _migrate_to_v2),
+]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from dclip_core.errors import ImageDecodeError, LibraryError
 from dclip_core.library.ann import AnnIndex, AnnParams
-from dclip_core.library.ann_sync import exact_search, sync_ann_index
+from dclip_core.library.ann_sync import ann_search_views, exact_search_views, sync_ann_index
 from dclip_core.library.encoder import Encoder
 from dclip_core.library.query import (
     RELEVANCE_SAMPLE,
@@ -36,6 +36,7 @@ from dclip_core.library.query import (
     combine_query,
     relevance_cutoff,
 )
+from dclip_core.library.regions import views
 from dclip_core.library.store import LibraryStore, ModelRow
 from dclip_core.runtime.images import load_image
 from dclip_core.runtime.preprocess import preprocess_image
@@ -143,7 +144,8 @@ class SearchEngine:
         if image_id is not None:
             ids, vectors = store.vectors_of(model.id, [image_id])
             if len(ids):
-                return np.asarray(vectors[0], dtype=np.float32)
+                # The whole photo's vector (a region model stores its crops' after it).
+                return np.asarray(vectors[0, : model.embed_dim], dtype=np.float32)
             if path is None:
                 raise LibraryError(
                     f"image #{image_id} has no vector of model {model.name}; index the library "
@@ -251,7 +253,7 @@ class SearchEngine:
                 encoding.result()
         vector = self.query_vector(store, model, encoder, query)
         sensitivity = query.sensitivity if query.sensitivity is not None else sensitivity
-        relevance = relevance_cutoff(vector, background, sensitivity)
+        relevance = relevance_cutoff(vector, background, sensitivity, views=model.views)
         wanted = query.offset + query.limit
         pool = max(wanted, DATE_SORT_POOL) if query.sort != "score" else wanted
         warnings: list[str] = []
@@ -261,16 +263,20 @@ class SearchEngine:
             total = len(allowed)
             if total <= EXACT_LIMIT:
                 ids, vectors = store.vectors_of(model.id, allowed)
-                found_ids, scores = exact_search(vector, ids, vectors, pool + 16)
+                found = exact_search_views(vector, ids, vectors, pool + 16, model.views)
             else:
                 allowed_set = set(allowed)
-                found_ids, scores = ann.search(vector, pool + 16, allowed_set.__contains__)
+                found = ann_search_views(ann, model, vector, pool + 16, allowed_set.__contains__)
         else:
-            total = ann.count
-            found_ids, scores = ann.search(vector, pool + 16)
+            total = ann.count // model.views
+            found = ann_search_views(ann, model, vector, pool + 16)
+        found_ids, scores, found_views = found
+        boxes = views(model.regions)
         rows = store.images([int(i) for i in found_ids])
         results: list[SearchResult] = []
-        for image_id, score in zip(found_ids.tolist(), scores.tolist(), strict=True):
+        for image_id, score, view in zip(
+            found_ids.tolist(), scores.tolist(), found_views.tolist(), strict=True
+        ):
             row = rows.get(image_id)
             if row is None:
                 continue  # removed by an indexer after the index was read
@@ -288,6 +294,7 @@ class SearchEngine:
                     width=row.width,
                     height=row.height,
                     size_bytes=row.size,
+                    region=boxes[view] if view else None,
                 )
             )
         if query.sort != "score":

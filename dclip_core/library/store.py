@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dclip_core.library.embeddings import EmbeddingTables
+from dclip_core.library.regions import view_count
 from dclip_core.library.schema import DB_FILE_NAME, connect, migrate, transaction
 
 
@@ -40,6 +41,13 @@ class ModelRow:
     revision: int
     created_at: float
     completed_at: float | None
+    # Region layout of the vectors (dclip_core.library.regions): "none" = one per image.
+    regions: str = "none"
+
+    @property
+    def views(self) -> int:
+        """Vectors stored per image."""
+        return view_count(self.regions)
 
 
 @dataclass(frozen=True)
@@ -164,7 +172,7 @@ class LibraryStore(EmbeddingTables):
     def _model(self, where: str, args: Sequence[object]) -> ModelRow | None:
         row = self.conn.execute(
             "SELECT id, fingerprint, name, embed_dim, bundle_path, revision, created_at, "
-            f"completed_at FROM models WHERE {where}",
+            f"completed_at, regions FROM models WHERE {where}",
             tuple(args),
         ).fetchone()
         return ModelRow(*row) if row else None
@@ -180,13 +188,23 @@ class LibraryStore(EmbeddingTables):
         return [m for (fp,) in rows if (m := self.model(fp)) is not None]
 
     def ensure_model(
-        self, fingerprint: str, name: str, embed_dim: int, bundle_path: str | None
+        self,
+        fingerprint: str,
+        name: str,
+        embed_dim: int,
+        bundle_path: str | None,
+        regions: str = "none",
     ) -> ModelRow:
+        """The row of a bundle's vectors under a region layout, created when new.
+
+        ``fingerprint`` is :func:`~dclip_core.library.regions.library_fingerprint` of the bundle
+        and ``regions``: each layout has a row of its own.
+        """
         with self.write() as conn:
             conn.execute(
                 "INSERT OR IGNORE INTO models (fingerprint, name, embed_dim, bundle_path, "
-                "created_at) VALUES (?, ?, ?, ?, ?)",
-                (fingerprint, name, embed_dim, bundle_path, time.time()),
+                "created_at, regions) VALUES (?, ?, ?, ?, ?, ?)",
+                (fingerprint, name, embed_dim, bundle_path, time.time(), regions),
             )
             if bundle_path:
                 conn.execute(
