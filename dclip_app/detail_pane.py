@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, Signal, SignalInstance
+from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import (
     QGridLayout,
     QLabel,
@@ -18,7 +19,9 @@ from PySide6.QtWidgets import (
 
 from dclip_app.resources import icon
 from dclip_app.results_model import SearchHit
+from dclip_app.results_view import paint_region
 from dclip_app.thumbnails import ThumbnailCache, ThumbnailState
+from dclip_core.library.regions import describe_box
 
 PREVIEW_EDGE = 320
 
@@ -139,7 +142,9 @@ class DetailPane(QWidget):
         taken = getattr(hit, "taken_at", None)
         self.fields["Taken"].setText(str(taken).replace("T", " ")[:19] if taken else "—")
         verdict = "relevant" if hit.relevant else "below the relevance cutoff"
-        self.fields["Score"].setText(f"{hit.score:.3f} (rank {hit.rank}, {verdict})")
+        region = getattr(hit, "region", None)
+        where = f", best in the {describe_box(region)} crop" if region else ""
+        self.fields["Score"].setText(f"{hit.score:.3f} (rank {hit.rank}, {verdict}{where})")
         self._update_preview()
 
     def _update_preview(self) -> None:
@@ -148,13 +153,17 @@ class DetailPane(QWidget):
             return
         state, pixmap = self._previews.lookup(str(hit.path), self._sources(hit))
         if state is ThumbnailState.READY and pixmap is not None:
-            self.preview.setPixmap(
-                pixmap.scaled(
-                    self.preview.size(),
-                    Qt.AspectRatioMode.KeepAspectRatio,
-                    Qt.TransformationMode.SmoothTransformation,
-                )
+            scaled = pixmap.scaled(
+                self.preview.size(),
+                Qt.AspectRatioMode.KeepAspectRatio,
+                Qt.TransformationMode.SmoothTransformation,
             )
+            region = getattr(hit, "region", None)
+            if region is not None:
+                painter = QPainter(scaled)
+                paint_region(painter, scaled.rect(), region)
+                painter.end()
+            self.preview.setPixmap(scaled)
         elif state is ThumbnailState.FAILED:
             self.preview.setText(
                 f"Cannot show this photo:\n{self._previews.failure_reason(str(hit.path))}"

@@ -3,6 +3,8 @@
 Cells are uniform (fast layout for 100k results); the delegate paints a thumbnail from the
 :class:`~dclip_app.thumbnails.ThumbnailCache` (a placeholder until it arrives), the file name, and a
 score badge — blue above the relevance cutoff, grey and dimmed below it — plus the separator row.
+When the library is indexed with regions and a crop of the photo matched better than the whole,
+that crop is outlined on the thumbnail (:func:`paint_region`).
 """
 
 from __future__ import annotations
@@ -55,6 +57,34 @@ PLACEHOLDER = QColor("#e6e9ee")
 SELECTION = QColor("#d6e4f5")
 SELECTION_BORDER = QColor("#2f6fb3")
 SEPARATOR_INK = QColor("#8a939f")
+REGION_INK = QColor("#f5a623")
+
+
+def paint_region(
+    painter: QPainter, photo: QRect, region: tuple[float, float, float, float] | None
+) -> None:
+    """Outline ``region`` (fractions of the photo) on a photo drawn into ``photo``.
+
+    A dark halo under a bright line keeps the outline visible on light and dark photos alike.
+    """
+    if region is None:
+        return
+    left, top, right, bottom = region
+    box = QRectF(
+        photo.x() + left * photo.width(),
+        photo.y() + top * photo.height(),
+        (right - left) * photo.width(),
+        (bottom - top) * photo.height(),
+    ).adjusted(1.5, 1.5, -1.5, -1.5)
+    painter.save()
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    painter.setBrush(Qt.BrushStyle.NoBrush)
+    painter.setPen(QPen(QColor(0, 0, 0, 140), 3.5))
+    painter.drawRoundedRect(box, 3, 3)
+    painter.setPen(QPen(REGION_INK, 2))
+    painter.drawRoundedRect(box, 3, 3)
+    painter.restore()
+
 
 ThumbnailSources = Callable[[SearchHit], Callable[[], Sequence[Path]]]
 
@@ -101,6 +131,7 @@ class ResultDelegate(QStyledItemDelegate):
             target = QRect(0, 0, size.width(), size.height())
             target.moveCenter(thumb_box.center())
             painter.drawPixmap(target, pixmap)
+            paint_region(painter, target, getattr(hit, "region", None))
         else:
             painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(PLACEHOLDER)

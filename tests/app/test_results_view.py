@@ -11,7 +11,13 @@ from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
 from dclip_app.results_model import CellKind, ResultsModel
-from dclip_app.results_view import CELL_SIZE, ResultDelegate, ResultsView
+from dclip_app.results_view import (
+    CELL_MARGIN,
+    CELL_SIZE,
+    THUMB_EDGE,
+    ResultDelegate,
+    ResultsView,
+)
 from dclip_app.thumbnails import ThumbnailCache
 from dclip_app.workers import WorkerPool
 
@@ -128,3 +134,44 @@ def test_hundred_thousand_results_lay_out_without_freezing(
     # Only what was painted asked for thumbnails, never the 100k.
     cache = view._delegate.thumbnails
     assert len(cache._pending) + len(cache._in_flight) + cache.decoded_count < 200
+
+
+@dataclass(frozen=True)
+class RegionHit(Hit):
+    region: tuple[float, float, float, float] | None = None
+
+
+def test_the_crop_that_matched_is_outlined_on_its_thumbnail(
+    qtbot: QtBot, grid: tuple[ResultsView, ResultsModel], tmp_path: Path
+) -> None:
+    from PIL import Image
+
+    from dclip_app.results_view import REGION_INK
+
+    view, model = grid
+    photo = tmp_path / "grey.png"
+    Image.new("RGB", (400, 400), (128, 128, 128)).save(photo)
+    model.set_results(
+        [
+            RegionHit(1, photo, 0.9, 1, True, region=(0.4, 0.4, 1.0, 1.0)),
+            RegionHit(2, photo, 0.8, 2, True, region=None),
+        ],
+        separate_irrelevant=False,
+    )
+
+    def ink_in(row: int, x0: float, y0: float, x1: float, y1: float) -> int:
+        """Outline-coloured pixels in a part of the thumbnail (fractions of its square)."""
+        shot = view.viewport().grab(view.visualRect(model.index(row, 0))).toImage()
+        count = 0
+        for y in range(CELL_MARGIN + int(y0 * THUMB_EDGE), CELL_MARGIN + int(y1 * THUMB_EDGE)):
+            for x in range(CELL_MARGIN + int(x0 * THUMB_EDGE), CELL_MARGIN + int(x1 * THUMB_EDGE)):
+                c = shot.pixelColor(x, y)
+                if abs(c.red() - REGION_INK.red()) + abs(c.green() - REGION_INK.green()) < 60:
+                    count += 1
+        return count
+
+    # Wait for the thumbnail (the outline is drawn on it), then look for the outline's colour.
+    qtbot.waitUntil(lambda: ink_in(0, 0.4, 0.4, 1.0, 1.0) > 200, timeout=10_000)
+    assert ink_in(0, 0.0, 0.0, 0.38, 1.0) == 0  # nothing drawn outside the matched crop
+    assert ink_in(0, 0.0, 0.0, 1.0, 0.38) == 0
+    assert ink_in(1, 0.0, 0.0, 1.0, 1.0) == 0  # the whole photo matched: no outline
