@@ -344,7 +344,7 @@ def _build_and_index(
     say(f"indexing the demo photos in {demo.photos}")
     summary, complaints = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(summary), contextlib.redirect_stderr(complaints):
-        code = dclip_main(["index", str(demo.photos), "--model", str(demo.bundle), "--json"])
+        code = dclip_main([*demo.index_command(), "--json"])
     if code:
         why = complaints.getvalue().strip().splitlines() or [f"exit code {code}"]
         raise DemoError(f"indexing the demo photos in {demo.photos} failed: {why[-1]}")

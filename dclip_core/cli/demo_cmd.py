@@ -76,7 +76,7 @@ def run_demo(args: argparse.Namespace) -> int:
         save_settings(dataclasses.replace(settings, model=DEMO_BUNDLE))
     _say(f"indexing {demo.photos}")
     with contextlib.redirect_stdout(sys.stderr):
-        code = main(["index", str(demo.photos), "--model", str(demo.bundle)])
+        code = main(demo.index_command())
     if code:
         return code
     if args.no_app:

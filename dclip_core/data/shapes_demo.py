@@ -26,6 +26,10 @@ DEMO_BANNER = (
 # circles (the e2e test checks ≥ 8 of the top 10 against the ground truth).
 DEMO_WORLD = WorldSize(pretrain=2000, finetune=10, test=300, seed=77)
 DEMO_PRETRAIN_STEPS = PRETRAIN_STEPS
+# Objects fill 17–40 % of a demo photo: the demo library is indexed with region vectors, so a
+# search finds a small shape in a crop as well as in the whole scene (docs/benchmarks.md,
+# "Region vectors").
+DEMO_REGIONS = "grid"
 
 if TYPE_CHECKING:
     from dclip_core.train.events import EventSink
@@ -40,6 +44,10 @@ class DemoLibrary:
     home: Path
     world: ShapesWorld
     bundle: Path
+
+    def index_command(self) -> list[str]:
+        """The ``dclip`` arguments that index the demo photos with the demo bundle."""
+        return ["index", str(self.photos), "--model", str(self.bundle), "--regions", DEMO_REGIONS]
 
     @property
     def photos(self) -> Path:

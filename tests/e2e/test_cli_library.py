@@ -135,3 +135,40 @@ def test_heic_without_the_extra_is_reported_not_broken(tiny_bundle: Path, tmp_pa
     }
     assert "pip install 'dclip[heif]'" in failed[0]["reason"]
     assert json.loads(result.stdout)["embedded"] == len(written) - 2
+
+
+@pytest.mark.slow
+def test_region_index_reports_where_a_detail_matched(tiny_bundle: Path, tmp_path: Path) -> None:
+    from PIL import Image
+
+    from tests.core.library.photo_corpus import sample_photo
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("astronaut", "chelsea", "rocket"):
+        sample_photo(name).convert("RGB").resize((200, 150)).save(folder / f"{name}.png")
+    home = tmp_path / "home"
+    indexed = dclip(
+        "index", str(folder), "--model", str(tiny_bundle), "--regions", "grid", "--json", home=home
+    )
+    assert indexed.returncode == 0, indexed.stderr
+    assert json.loads(indexed.stdout)["model"]["fingerprint"].endswith("+grid")
+
+    detail = tmp_path / "detail.png"
+    with Image.open(folder / "chelsea.png") as image:
+        image.crop((0, 0, 120, 90)).save(detail)  # exactly the grid's top-left crop
+    found = dclip("search", "--image", str(detail), "--limit", "1", "--json", home=home)
+    assert found.returncode == 0, found.stderr
+    (best,) = json.loads(found.stdout)["results"]
+    assert Path(best["path"]).name == "chelsea.png"
+    assert best["region"] == [0.0, 0.0, 0.6, 0.6]
+    text = dclip("search", "--image", str(detail), "--limit", "1", home=home)
+    assert "chelsea.png  (top left)" in text.stdout
+
+    status = json.loads(dclip("status", "--json", home=home).stdout)
+    assert [m["regions"] for m in status["models"]] == ["grid"]
+    assert "with grid regions" in dclip("status", home=home).stdout
+
+    unknown = dclip("index", "--regions", "tiles", home=home)
+    assert unknown.returncode == 2
+    assert "invalid choice: 'tiles'" in unknown.stderr

@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from dclip_core.data.shapes import Scene
+from dclip_core.data.shapes_demo import DEMO_REGIONS
 from dclip_core.data.shapes_world import scenes_by_file
 from tests.helpers.shapes_demo import dclip, shared_demo
 
@@ -35,8 +36,7 @@ class RedCircleSearch:
     library_size: int
 
 
-@pytest.fixture(scope="module")
-def red_circle_search(tmp_path_factory: pytest.TempPathFactory) -> RedCircleSearch:
+def _search_red_circles(tmp_path_factory: pytest.TempPathFactory, regions: str) -> RedCircleSearch:
     """Index the held-out scenes with the demo's bundle and search "red circle" over all of them."""
     demo = shared_demo(tmp_path_factory)
     manifest = json.loads((demo.bundle / "bundle.json").read_text())
@@ -45,8 +45,17 @@ def red_circle_search(tmp_path_factory: pytest.TempPathFactory) -> RedCircleSear
     assert (demo.bundle / "text.onnx").is_file()
     scenes = scenes_by_file(demo.photos)
 
-    home = tmp_path_factory.mktemp("red-circle-home")
-    index = dclip("index", str(demo.photos), "--model", str(demo.bundle), "--json", home=home)
+    home = tmp_path_factory.mktemp(f"red-circle-{regions}")
+    index = dclip(
+        "index",
+        str(demo.photos),
+        "--model",
+        str(demo.bundle),
+        "--regions",
+        regions,
+        "--json",
+        home=home,
+    )
     assert index.returncode == 0, index.stderr[-2000:]
     assert json.loads(index.stdout)["embedded"] == len(scenes)
 
@@ -63,9 +72,26 @@ def red_circle_search(tmp_path_factory: pytest.TempPathFactory) -> RedCircleSear
     )
 
 
+@pytest.fixture(scope="module")
+def red_circle_search(tmp_path_factory: pytest.TempPathFactory) -> RedCircleSearch:
+    """The search as the demo runs it: the library indexed with the demo's region layout."""
+    return _search_red_circles(tmp_path_factory, DEMO_REGIONS)
+
+
+@pytest.fixture(scope="module")
+def red_circle_search_whole_photos(tmp_path_factory: pytest.TempPathFactory) -> RedCircleSearch:
+    """The same search over one vector per photo (no regions)."""
+    return _search_red_circles(tmp_path_factory, "none")
+
+
 @pytest.mark.slow
-def test_trained_bundle_ranks_red_circles_above_chance(red_circle_search: RedCircleSearch) -> None:
-    search = red_circle_search
+@pytest.mark.parametrize("layout", ["demo", "whole photos"])
+def test_trained_bundle_ranks_red_circles_above_chance(
+    layout: str,
+    red_circle_search: RedCircleSearch,
+    red_circle_search_whole_photos: RedCircleSearch,
+) -> None:
+    search = red_circle_search if layout == "demo" else red_circle_search_whole_photos
     base_rate = len(search.ranks_of_red_circles) / search.library_size
     assert 0 < base_rate < 0.1  # the test would mean little if most scenes had one
     # A model that knew nothing would place red circles at the middle rank on average.
