@@ -34,6 +34,7 @@ BENCHMARK_MODULES: tuple[str, ...] = (
     "dclip_core.bench.search",
     "dclip_core.bench.train",
     "dclip_core.bench.shapes",
+    "dclip_core.bench.regions",
 )
 
 

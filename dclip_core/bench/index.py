@@ -7,7 +7,9 @@ quality 90 with an EXIF date, ~3 MB each) with the same ViT-B/32 random-init mod
 * **ours**: ``Library.index`` with the exported ONNX bundle — thread-pool decoding with JPEG draft
   mode, batched ONNX inference overlapped with decoding, SQLite commits per batch, thumbnails;
 * **baseline**: open_clip in torch, full PIL decode, the model's torchvision transform, batch 8,
-  one image after another (the loop of rclip <= 2, memery, PhotoMapAI).
+  one image after another (the loop of rclip <= 2, memery, PhotoMapAI);
+* with ``--regions LAYOUT``, also **ours with regions**: the same pipeline embedding each photo's
+  region views too (:mod:`dclip_core.library.regions`) — what that option costs.
 
 Timing starts after the model is loaded and has run once (both sides), so it measures indexing,
 not start-up; ours includes scanning, hashing, thumbnails and the database.
@@ -43,6 +45,12 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeats", type=int, default=3, help="runs per pipeline (median)")
     parser.add_argument("--batch-size", type=int, default=32, help="our inference batch")
     parser.add_argument("--skip-baseline", action="store_true", help="time only our pipeline")
+    parser.add_argument(
+        "--regions",
+        default="none",
+        metavar="LAYOUT",
+        help="also time our pipeline indexing region views with this layout (e.g. grid)",
+    )
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 
@@ -92,7 +100,7 @@ def peak_rss_mb() -> float:
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 
-def _run_ours(folder: str, bundle: str, batch_size: int) -> dict[str, Any]:
+def _run_ours(folder: str, bundle: str, batch_size: int, regions: str = "none") -> dict[str, Any]:
     """Child process: index ``folder`` into a fresh library with our pipeline."""
     with tempfile.TemporaryDirectory(prefix="dclip-bench-index-") as home:
         os.environ["DCLIP_HOME"] = home  # thumbnails and the library stay in the temp folder
@@ -105,7 +113,9 @@ def _run_ours(folder: str, bundle: str, batch_size: int) -> dict[str, Any]:
         started = time.perf_counter()
         library = Library(Path(home) / "library")
         report = library.index(
-            [Path(folder)], encoder=encoder, options=IndexOptions(batch_size=batch_size)
+            [Path(folder)],
+            encoder=encoder,
+            options=IndexOptions(batch_size=batch_size, regions=regions),
         )
         seconds = time.perf_counter() - started
         library.close()
@@ -169,11 +179,19 @@ def run(args: argparse.Namespace) -> int:
     make_jpegs(folder, args.images, args.width, args.height)
     bundle = ensure_bundle(args.model, progress=lambda line: print(line, file=sys.stderr))
     ctx = multiprocessing.get_context("spawn")
-    ours, baseline = [], []
+    ours: list[dict[str, Any]] = []
+    baseline: list[dict[str, Any]] = []
+    regions: list[dict[str, Any]] = []
     for repeat in range(args.repeats):
         with ctx.Pool(1) as pool:
             ours.append(pool.apply(_run_ours, (str(folder), str(bundle), args.batch_size)))
         print(f"  ours run {repeat + 1}: {ours[-1]['seconds']:.1f} s", file=sys.stderr)
+        if args.regions != "none":
+            with ctx.Pool(1) as pool:
+                regions.append(
+                    pool.apply(_run_ours, (str(folder), str(bundle), args.batch_size, args.regions))
+                )
+            print(f"  regions run {repeat + 1}: {regions[-1]['seconds']:.1f} s", file=sys.stderr)
         if not args.skip_baseline:
             with ctx.Pool(1) as pool:
                 baseline.append(pool.apply(_run_baseline, (str(folder), args.model)))
@@ -184,6 +202,7 @@ def run(args: argparse.Namespace) -> int:
         "size": f"{args.width}x{args.height}",
         "ours": _summary(ours),
         "baseline": _summary(baseline) if baseline else None,
+        "regions": {"layout": args.regions, **_summary(regions)} if regions else None,
         "cpu_count": os.cpu_count(),
     }
     if baseline:
@@ -193,6 +212,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(f"{'pipeline':<40} {'images/s':>9} {'median s':>9} {'peak RSS':>9}")
     rows = [("ours (ONNX, threads, draft, batch " + str(args.batch_size) + ")", result["ours"])]
+    if regions:
+        rows.append((f"ours with {args.regions} regions", result["regions"]))
     if baseline:
         rows.append(("baseline (open_clip torch, batch 8)", result["baseline"]))
     for name, row in rows:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from dclip_core.cli import main
 from dclip_core.data.shapes import Scene
 from dclip_core.data.shapes_demo import DEMO_REGIONS
 from dclip_core.data.shapes_world import scenes_by_file
@@ -107,3 +108,35 @@ def test_trained_bundle_ranks_red_circles_above_chance(
 )
 def test_red_circle_search_finds_red_circles(red_circle_search: RedCircleSearch) -> None:
     assert sum(red_circle_search.top10) >= 8, red_circle_search.top10
+
+
+@pytest.mark.slow
+def test_bench_regions_scores_every_query_in_both_layouts(
+    tmp_path_factory: pytest.TempPathFactory,
+    red_circle_search: RedCircleSearch,
+    red_circle_search_whole_photos: RedCircleSearch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    demo = shared_demo(tmp_path_factory)
+    code = main(
+        [
+            "bench",
+            "regions",
+            "--bundle",
+            str(demo.bundle),
+            "--photos",
+            str(demo.photos),
+            "--json",
+        ]
+    )
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    rows = {row["layout"]: row for row in json.loads(out)["layouts"]}
+    assert list(rows) == ["none", "grid"]
+    for row in rows.values():
+        assert len(row["hits"]) == 36
+        # A scene holds a given colour-shape about one time in fourteen: chance is ~0.07.
+        assert row["mean_p_at_10"] > 0.15
+    # The benchmark searches as the CLI does: the same red circles in the same top 10.
+    assert rows["grid"]["red_circle"] == sum(red_circle_search.top10)
+    assert rows["none"]["red_circle"] == sum(red_circle_search_whole_photos.top10)
