@@ -44,6 +44,7 @@ def _say(line: str) -> None:
 def _sample_search(photos: Path) -> int:
     """Print the top 10 for :data:`SAMPLE_QUERY`, each checked against the scenes' ground truth."""
     from dclip_core.data.shapes_world import scenes_by_file
+    from dclip_core.library.regions import describe_box
 
     captured = io.StringIO()
     with contextlib.redirect_stdout(captured):
@@ -58,7 +59,8 @@ def _sample_search(photos: Path) -> int:
         has = scene is not None and scene.has(colour, shape)
         hits += has
         mark = f"has a {SAMPLE_QUERY}" if has else "-"
-        print(f"{result['rank']:3d}  {result['score']:.3f}  {result['path']}  {mark}")
+        where = f" (best in the {describe_box(result['region'])} crop)" if result["region"] else ""
+        print(f"{result['rank']:3d}  {result['score']:.3f}  {result['path']}  {mark}{where}")
     print(f"{hits} of the top 10 contain a {SAMPLE_QUERY} (checked against scenes.json)")
     return 0
 
