@@ -35,6 +35,8 @@ class RedCircleSearch:
     top10: list[bool]
     ranks_of_red_circles: list[int]
     library_size: int
+    # Per result, best first: its scene, and the crop that matched (fractions) or None.
+    found: list[tuple[Scene, tuple[float, float, float, float] | None]]
 
 
 def _search_red_circles(tmp_path_factory: pytest.TempPathFactory, regions: str) -> RedCircleSearch:
@@ -70,6 +72,10 @@ def _search_red_circles(tmp_path_factory: pytest.TempPathFactory, regions: str) 
         top10=hits[:10],
         ranks_of_red_circles=[rank for rank, hit in enumerate(hits) if hit],
         library_size=len(results),
+        found=[
+            (scenes[Path(r["path"]).name], tuple(r["region"]) if r["region"] else None)
+            for r in results
+        ],
     )
 
 
@@ -98,6 +104,31 @@ def test_trained_bundle_ranks_red_circles_above_chance(
     # A model that knew nothing would place red circles at the middle rank on average.
     mean_percentile = sum(search.ranks_of_red_circles) / len(search.ranks_of_red_circles)
     assert mean_percentile / search.library_size < 0.4
+
+
+@pytest.mark.slow
+def test_the_crop_that_matched_holds_the_red_circle(
+    red_circle_search: RedCircleSearch, red_circle_search_whole_photos: RedCircleSearch
+) -> None:
+    """Where a red-circle scene among the top 30 was found through a crop, the app outlines that
+    crop as the reason: it must contain the red circle (its centre), checked against the truth."""
+    explained = []
+    for scene, region in red_circle_search.found[:30]:
+        if region is None or not scene.has("red", "circle"):
+            continue
+        left, top, right, bottom = (v * scene.image_size for v in region)
+        explained.append(
+            any(
+                o.label == "red circle"
+                and left <= (o.box[0] + o.box[2]) / 2 <= right
+                and top <= (o.box[1] + o.box[3]) / 2 <= bottom
+                for o in scene.objects
+            )
+        )
+    assert len(explained) >= 3
+    assert sum(explained) >= 0.75 * len(explained), explained
+    # Without regions there is no crop to show.
+    assert all(region is None for _, region in red_circle_search_whole_photos.found)
 
 
 @pytest.mark.slow
