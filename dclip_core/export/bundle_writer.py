@@ -186,7 +186,12 @@ def _write_into(
         embed_dim=spec.embed_dim,
         meaningless=spec.meaningless,
         image=ImageTower(file="image.onnx", preprocess=preprocess),
-        text=TextTower(file="text.onnx", context_length=context_length, tokenizer=TOKENIZER_FILE),
+        text=TextTower(
+            file="text.onnx",
+            context_length=context_length,
+            tokenizer=TOKENIZER_FILE,
+            query_template=spec.query_template,
+        ),
         files=files,
         variants=variants,
         explain=None,

@@ -122,7 +122,9 @@ class SearchEngine:
         ]
         if missing:
             unique = list(dict.fromkeys(missing))
-            vectors = np.asarray(encoder.embed_texts(unique), dtype=np.float32)
+            # In the wording the model was trained on, when its bundle names one ("a {}").
+            worded = [encoder.manifest.text.query_text(text) for text in unique]
+            vectors = np.asarray(encoder.embed_texts(worded), dtype=np.float32)
             for text, vector in zip(unique, vectors, strict=True):
                 self.query_cache.put((model.fingerprint, text), vector)
         out = []

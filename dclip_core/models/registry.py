@@ -65,6 +65,8 @@ class ModelSpec:
         seed: RNG seed of random init, so two processes build identical models.
         preprocess: image preprocessing of the model.
         meaningless: True when results are noise (random weights); every command using it says so.
+        query_template: the wording the text tower was trained on, applied to search queries
+            (``"a {}"``: the query "red circle" is encoded as "a red circle"); None = as typed.
     """
 
     name: str
@@ -75,6 +77,7 @@ class ModelSpec:
     seed: int = 0
     preprocess: ImagePreprocess = field(default_factory=ImagePreprocess)
     meaningless: bool = False
+    query_template: str | None = None
 
     @property
     def embed_dim(self) -> int:
@@ -101,6 +104,7 @@ class ModelSpec:
             "weights_sha256": self.weights.sha256 if self.weights else None,
             "weights_urls": list(self.weights.urls) if self.weights else [],
             "meaningless": self.meaningless,
+            "query_template": self.query_template,
         }
 
 
@@ -258,5 +262,8 @@ register_model(
         seed=5,
         preprocess=ImagePreprocess(size=SHAPES_IMAGE_SIZE),
         meaningless=True,
+        # Its captions read "a small red circle", "a red circle left of …": a bare "red circle"
+        # is a wording it never saw (docs/benchmarks.md, "Region vectors").
+        query_template="a {}",
     )
 )

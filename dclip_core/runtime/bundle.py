@@ -59,11 +59,27 @@ class ImageTower:
 
 @dataclass(frozen=True)
 class TextTower:
-    """The text encoder of a bundle: fixed context length, tokenizer vocabulary file."""
+    """The text encoder of a bundle: context length, tokenizer vocabulary file, and the wording
+    search queries are put in (``query_template``, ``"a {}"``; None = as typed)."""
 
     file: str
     context_length: int
     tokenizer: str
+    query_template: str | None = None
+
+    def query_text(self, text: str) -> str:
+        """``text`` as the model should read it: in the template, unless already worded so.
+
+        ``"red circle"`` -> ``"a red circle"`` for ``"a {}"``; ``"a red circle"`` stays.
+        """
+        if not self.query_template or "{}" not in self.query_template:
+            return text
+        prefix, suffix = self.query_template.split("{}", 1)
+        stripped = text.strip()
+        lower = stripped.lower()
+        if lower.startswith(prefix.lower()) and lower.endswith(suffix.lower()):
+            return stripped
+        return f"{prefix}{stripped}{suffix}"
 
 
 @dataclass(frozen=True)
@@ -171,6 +187,7 @@ class BundleManifest:
                 "file": self.text.file,
                 "context_length": self.text.context_length,
                 "tokenizer": self.text.tokenizer,
+                "query_template": self.text.query_template,
             },
             "variants": {
                 name: {"image": v.image, "text": v.text, "quality": dict(v.quality)}
@@ -291,6 +308,7 @@ def _parse_manifest(folder: Path, data: Any) -> BundleManifest:
                 file=_relative_file(text["file"]),
                 context_length=int(text["context_length"]),
                 tokenizer=_relative_file(text["tokenizer"]),
+                query_template=_query_template(text.get("query_template")),
             ),
             variants={
                 str(name): BundleVariant(
@@ -343,3 +361,11 @@ def _relative_file(name: Any) -> str:
     if pure.is_absolute() or ".." in pure.parts or "\\" in name or ":" in name:
         raise ValueError(f"file {name!r} is not a plain path inside the bundle")
     return pure.as_posix()
+
+
+def _query_template(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or value.count("{}") != 1:
+        raise ValueError(f"query_template must be a text with one {{}}, not {value!r}")
+    return value

@@ -107,3 +107,30 @@ def test_an_encoding_failure_on_the_first_search_is_raised_and_the_next_search_w
     text_model.write_bytes(good)  # the user repairs the bundle; the same process searches again
     assert len(library.search(QUERY).results) == 10
     library.close()
+
+
+def test_text_queries_are_worded_as_the_bundle_says(tiny_bundle: Path, tmp_path: Path) -> None:
+    """A bundle's query template ("a photo of {}.") is what the text tower reads at search."""
+    import json
+
+    bundle = tmp_path / "worded"
+    shutil.copytree(tiny_bundle, bundle)
+    manifest = json.loads((bundle / "bundle.json").read_text())
+    manifest["text"]["query_template"] = "a photo of {}."
+    (bundle / "bundle.json").write_text(json.dumps(manifest))
+    encoder = ClipEncoder.load(bundle, provider="cpu")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("astronaut", "chelsea", "coffee"):
+        sample_photo(name).convert("RGB").save(photos / f"{name}.png")
+    library = Library(tmp_path / "library")
+    library.index([photos], encoder=encoder)
+
+    response = library.search(SearchQuery.from_strings(["a cat"], limit=3), encoder=encoder)
+    images = encoder.embed_images([r.path for r in response.results])
+    worded = encoder.embed_texts(["a photo of a cat."])[0]
+    as_typed = encoder.embed_texts(["a cat"])[0]
+    scores = [r.score for r in response.results]
+    np.testing.assert_allclose(scores, images @ worded, atol=1e-4)
+    assert not np.allclose(scores, images @ as_typed, atol=1e-4)
+    library.close()

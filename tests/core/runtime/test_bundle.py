@@ -196,3 +196,25 @@ def test_manifest_json_round_trips(tiny_bundle: Path) -> None:
     assert list(on_disk)[:3] == ["format", "format_version", "name"]
     assert on_disk["explain"] is None
     assert on_disk["provenance"]["source"] == "model:test-tiny"
+
+
+def test_query_template_is_read_written_and_checked(tiny_bundle: Path, tmp_path: Path) -> None:
+    assert load_manifest(tiny_bundle).text.query_template is None  # test-tiny names none
+    older = copy_bundle(tiny_bundle, tmp_path / "older")
+    edit_manifest(older, lambda d: d["text"].pop("query_template"))  # written before it existed
+    assert load_manifest(older).text.query_template is None
+
+    worded = copy_bundle(tiny_bundle, tmp_path / "worded")
+    edit_manifest(worded, lambda d: d["text"].update(query_template="a photo of {}."))
+    manifest = load_manifest(worded)
+    assert manifest.to_json()["text"]["query_template"] == "a photo of {}."
+    assert manifest.fingerprint == load_manifest(tiny_bundle).fingerprint  # vectors unchanged
+    text = manifest.text
+    assert text.query_text("a dog") == "a photo of a dog."
+    assert text.query_text("  A photo of my cat.  ") == "A photo of my cat."  # already worded
+    assert load_manifest(tiny_bundle).text.query_text("a dog") == "a dog"
+
+    broken = copy_bundle(tiny_bundle, tmp_path / "broken")
+    edit_manifest(broken, lambda d: d["text"].update(query_template="no placeholder"))
+    with pytest.raises(BundleError, match=r"malformed.*query_template"):
+        load_manifest(broken)
