@@ -8,6 +8,10 @@ Run under a virtual X server so fonts and styles are those of a real desktop::
 (offscreen also works: ``QT_QPA_PLATFORM=offscreen``). Everything is written under a temporary
 DCLIP_HOME; the library is a few dozen sample photos (scikit-image's, when installed, else drawn
 ones) indexed with the random-init ``test-tiny`` model, so scores are meaningless but real.
+
+``screenshots.py --demo DEMO_HOME`` instead opens a demo built by ``dclip demo`` (its home, e.g.
+``~/.local/share/dclip/demo``: a trained model whose scores mean something) and writes
+``demo-search.png``: "red circle" searched, the crops that matched outlined.
 """
 
 from __future__ import annotations
@@ -56,7 +60,51 @@ def write_sample_photos(folder: Path, part: int) -> None:
         image.save(folder / f"drawing{i:02d}.jpg", quality=88)
 
 
+def demo_search(demo_home: Path) -> int:
+    """The demo window searching "red circle" (library indexed with regions by ``dclip demo``)."""
+    os.environ["DCLIP_HOME"] = str(demo_home)
+    os.environ.setdefault("QT_QPA_PLATFORM", "xcb" if os.environ.get("DISPLAY") else "offscreen")
+    sys.path.insert(0, str(REPO))
+    from PySide6.QtWidgets import QApplication
+
+    from dclip_app.app import create_main_window
+    from dclip_core.data.shapes_demo import DEMO_BANNER
+
+    app = QApplication(sys.argv[:1])
+    window = create_main_window(app)
+    window.resize(1360, 860)
+    window.show()
+    window.show_banner(DEMO_BANNER)
+
+    def spin(condition: object, seconds: float = 60) -> None:
+        end = time.monotonic() + seconds
+        while not condition() and time.monotonic() < end:  # type: ignore[operator]
+            app.processEvents()
+            time.sleep(0.01)
+
+    loaded: list[bool] = []
+    window.service.model_loaded.connect(lambda *_: loaded.append(True))
+    window.start()
+    spin(lambda: loaded)
+    searched: list[object] = []
+    window.service.search_done.connect(searched.append)
+    window.search_bar.text_field.setText("red circle")
+    window.search_bar.emit_now()
+    spin(lambda: searched)
+    window.results_view.setFocus()
+    window.results_view.select_first()
+    spin(lambda: False, 2.0)  # let thumbnails and the preview arrive
+    OUT.mkdir(parents=True, exist_ok=True)
+    window.grab().save(str(OUT / "demo-search.png"))
+    window.confirm_close = lambda work: True  # type: ignore[method-assign]
+    window.close()
+    print(f"wrote demo-search.png into {OUT}")
+    return 0
+
+
 def main() -> int:
+    if sys.argv[1:2] == ["--demo"]:
+        return demo_search(Path(sys.argv[2]).expanduser().resolve())
     home = Path(tempfile.mkdtemp(prefix="dclip-screens-"))
     os.environ["DCLIP_HOME"] = str(home)
     os.environ.setdefault("QT_QPA_PLATFORM", "xcb" if os.environ.get("DISPLAY") else "offscreen")
