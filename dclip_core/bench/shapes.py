@@ -2,10 +2,12 @@
 
 1. A small CLIP (``shapes-tiny``) is pretrained from scratch on bag-of-objects captions — the
    stand-in for base CLIP (:mod:`dclip_core.data.shapes_model`).
-2. It is fine-tuned three ways on the same relational-caption set, with the same steps, batch size,
+2. It is fine-tuned four ways on the same relational-caption set, with the same steps, batch size,
    learning rate, trainable parameters and seed: ``plain`` (the hybrid loss with only its
    contrastive term), ``dclip-phrases`` (teacher on ground-truth regions + phrase spans, then the
-   full hybrid loss) and ``dclip-tokens`` (the same with per-token spans, as the paper's code).
+   full hybrid loss), ``dclip-tokens`` (the same with per-token spans, as the paper's code) and
+   ``dclip-regions`` (phrase spans, but the teacher's target pools its attended regions only —
+   our change against caption leakage, not the paper's).
 3. Base and every fine-tune are scored on held-out scenes (:mod:`dclip_core.data.shapes_eval`);
    each seed re-runs step 2 (the base model is shared, pretrained once per world and cached).
 
@@ -28,7 +30,19 @@ from dclip_core.bench import benchmark
 from dclip_core.config.paths import get_paths
 from dclip_core.data.shapes_world import PRETRAIN_STEPS, WorldSize
 
-METHODS = ("plain", "dclip-phrases", "dclip-tokens")
+# Teachers trained per seed: name -> (span mode, target).
+TEACHERS: dict[str, tuple[str, str]] = {
+    "phrases": ("phrases", "fused"),
+    "tokens": ("tokens", "fused"),
+    "regions": ("phrases", "regions"),
+}
+# Fine-tunes per seed -> the teacher they distil (plain trains none of it: its weights are 0).
+METHODS: dict[str, str] = {
+    "plain": "phrases",
+    "dclip-phrases": "phrases",
+    "dclip-tokens": "tokens",
+    "dclip-regions": "regions",
+}
 
 
 @dataclass(frozen=True)
@@ -63,7 +77,7 @@ QUICK = ShapesBenchConfig(
 )
 
 
-def _recipe(config: ShapesBenchConfig, seed: int, span_mode: str, *, plain: bool) -> Any:
+def _recipe(config: ShapesBenchConfig, seed: int, teacher: str, *, plain: bool) -> Any:
     from dclip_core.train.recipes import load_recipe
 
     student: dict[str, Any] = {
@@ -73,6 +87,7 @@ def _recipe(config: ShapesBenchConfig, seed: int, span_mode: str, *, plain: bool
         "epochs": 10_000,  # bounded by max_steps
         "trainable": config.trainable,
     }
+    span_mode, target = TEACHERS[teacher]
     if plain:
         # Plain contrastive fine-tuning: the same loss function with the teacher and the text
         # anchor switched off, so everything else (params, optimiser, data order) is identical.
@@ -89,6 +104,7 @@ def _recipe(config: ShapesBenchConfig, seed: int, span_mode: str, *, plain: bool
                 "batch_size": config.batch_size,
                 "epochs": 10_000,
                 "span_mode": span_mode,
+                "target": target,
             },
             "student": student,
             "data": {"val_fraction": 0.0, "detector": "gt", "region_source": "gt"},
@@ -153,7 +169,7 @@ def run_shapes_benchmark(
     regions.prepare(records)
     quiet = EventSink("none")
     scores: dict[str, list[WorldScores]] = {m: [] for m in METHODS}
-    diagnostics: dict[str, list[dict[str, float]]] = {"phrases": [], "tokens": []}
+    diagnostics: dict[str, list[dict[str, float]]] = {name: [] for name in TEACHERS}
     for seed in range(seeds):
         run = (
             root
@@ -164,28 +180,27 @@ def run_shapes_benchmark(
             )
         )
         teachers: dict[str, Path] = {}
-        for span_mode in ("phrases", "tokens"):
+        for name in TEACHERS:
             result = train_teacher(
                 records,
                 model=spec.name,
                 regions=regions,
-                run_dir=run / f"teacher-{span_mode}",
-                recipe=_recipe(config, seed, span_mode, plain=False),
+                run_dir=run / f"teacher-{name}",
+                recipe=_recipe(config, seed, name, plain=False),
                 events=quiet,
                 max_steps=config.teacher_steps,
             )
             assert result.output is not None  # a run without signals always finishes
-            teachers[span_mode] = result.output
-            diagnostics[span_mode].append(teacher_diagnostics(result.output, base, regions, world))
-            say(f"seed {seed} teacher-{span_mode}: {diagnostics[span_mode][-1]}")
-        for method in METHODS:
-            span_mode = "tokens" if method == "dclip-tokens" else "phrases"
+            teachers[name] = result.output
+            diagnostics[name].append(teacher_diagnostics(result.output, base, regions, world))
+            say(f"seed {seed} teacher-{name}: {diagnostics[name][-1]}")
+        for method, teacher in METHODS.items():
             result = train_student(
                 records,
-                teacher_path=teachers[span_mode],
+                teacher_path=teachers[teacher],
                 regions=regions,
                 run_dir=run / method,
-                recipe=_recipe(config, seed, span_mode, plain=method == "plain"),
+                recipe=_recipe(config, seed, teacher, plain=method == "plain"),
                 events=quiet,
                 max_steps=config.student_steps,
             )

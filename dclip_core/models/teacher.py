@@ -6,7 +6,10 @@ Per layer, both directions are computed in parallel from the layer's inputs (DES
 
 optionally followed by a feed-forward sub-layer. Each side is then pooled with weights
 ``softmax(cos(x_i, mean(X)) / 2)`` and the teacher's global embedding is
-``0.5 * pool(T') + 0.5 * pool(R')`` (not normalised; the losses normalise).
+``0.5 * pool(T') + 0.5 * pool(R')`` (not normalised; the losses normalise) — or, with
+``target="regions"`` (not in the paper), ``pool(R')`` alone: half of the fused embedding is the
+caption's own spans, so a teacher trained to match the caption can copy it (caption leakage,
+docs/benchmarks.md "Shapes world"); the region side has to take its text through attention.
 
 Padding is masked everywhere (attention keys, the pooling mean and the pooling softmax), so a batch
 padded to any length gives the same outputs as each sample on its own. ``paper_compat=True``
@@ -19,7 +22,7 @@ import json
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -28,6 +31,8 @@ from torch.nn import functional
 # A finite "minus infinity": exp() of it underflows to exactly 0, yet a row whose keys are all
 # masked still gives a finite (uniform) softmax instead of NaN. ONNX export keeps it as a constant.
 _MASKED_LOGIT = -1e9
+# What the teacher's global embedding pools: both sides (the paper) or the regions alone.
+TeacherTarget = Literal["fused", "regions"]
 TEACHER_FORMAT = "dclip-teacher/1"
 
 
@@ -41,6 +46,7 @@ class TeacherConfig:
     ffn: bool = False
     paper_compat: bool = False
     pool_temperature: float = 2.0
+    target: TeacherTarget = "fused"
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -55,7 +61,8 @@ class TeacherOutput:
     """What the teacher returns.
 
     Attributes:
-        global_embedding: [B, D] the fused embedding ``0.5·pool(T') + 0.5·pool(R')``.
+        global_embedding: [B, D] the fused embedding ``0.5·pool(T') + 0.5·pool(R')`` (``pool(R')``
+            for a ``target="regions"`` teacher).
         text_to_region: [B, layers, heads, Nt, Nr] attention of each span over the regions.
         region_to_text: [B, layers, heads, Nr, Nt] attention of each region over the spans.
         text_states: [B, Nt, D] attended spans T' of the last layer.
@@ -190,6 +197,8 @@ class CrossModalTeacher(nn.Module):
         paper_compat: ignore masks, so zero padding joins attention and pooling as in the released
             code (for comparing against its numbers; padding then changes the outputs).
         pool_temperature: the pooling softmax temperature (2.0 in the released code).
+        target: ``fused`` (the paper: ``0.5·pool(T') + 0.5·pool(R')``) or ``regions``
+            (``pool(R')``) as the global embedding.
     """
 
     def __init__(
@@ -200,10 +209,13 @@ class CrossModalTeacher(nn.Module):
         ffn: bool = False,
         paper_compat: bool = False,
         pool_temperature: float = 2.0,
+        target: TeacherTarget = "fused",
     ) -> None:
         super().__init__()
         if layers < 1:
             raise ValueError("the teacher needs at least one layer")
+        if target not in ("fused", "regions"):
+            raise ValueError(f"unknown teacher target {target!r}; expected 'fused' or 'regions'")
         self.config = TeacherConfig(
             dim=dim,
             heads=heads,
@@ -211,6 +223,7 @@ class CrossModalTeacher(nn.Module):
             ffn=ffn,
             paper_compat=paper_compat,
             pool_temperature=pool_temperature,
+            target=target,
         )
         self.blocks = nn.ModuleList(CrossModalLayer(dim, heads, ffn) for _ in range(layers))
 
@@ -255,8 +268,13 @@ class CrossModalTeacher(nn.Module):
         temperature = self.config.pool_temperature
         pooled_text = cosine_mean_pool(text, tmask, temperature)
         pooled_regions = cosine_mean_pool(regions, rmask, temperature)
+        fused = (
+            pooled_regions
+            if self.config.target == "regions"
+            else 0.5 * pooled_text + 0.5 * pooled_regions
+        )
         return TeacherOutput(
-            global_embedding=0.5 * pooled_text + 0.5 * pooled_regions,
+            global_embedding=fused,
             text_to_region=torch.stack(t2r_maps, dim=1),
             region_to_text=torch.stack(r2t_maps, dim=1),
             text_states=text,

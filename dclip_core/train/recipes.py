@@ -55,6 +55,8 @@ class TeacherRecipe:
     paper_compat: bool = False
     pool_temperature: float = 2.0
     span_mode: SpanModeName = "tokens"
+    # "fused" (the paper) or "regions": the target pools the attended regions only.
+    target: Literal["fused", "regions"] = "fused"
 
 
 @dataclass(frozen=True)

@@ -80,6 +80,7 @@ def teacher_for(base: open_clip.CLIP, recipe: Recipe) -> CrossModalTeacher:
             ffn=t.ffn,
             paper_compat=t.paper_compat,
             pool_temperature=t.pool_temperature,
+            target=t.target,
         )
 
 

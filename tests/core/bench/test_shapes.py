@@ -10,6 +10,7 @@ from safetensors.torch import load_file
 
 from dclip_core.bench.shapes import METHODS, format_table
 from dclip_core.cli import main
+from dclip_core.models.teacher import load_teacher
 
 
 @pytest.mark.slow
@@ -27,9 +28,9 @@ def test_quick_benchmark_trains_every_method_and_scores_it(
             assert 0.0 <= stats["mean"] <= 1.0
             assert len(stats["values"]) == 1
 
-    # The teacher diagnostics were measured for both span modes.
-    for span_mode in ("phrases", "tokens"):
-        (diagnostic,) = result["teachers"][span_mode]
+    # The teacher diagnostics were measured for every teacher.
+    for teacher in ("phrases", "tokens", "regions"):
+        (diagnostic,) = result["teachers"][teacher]
         assert 0.0 <= diagnostic["teacher_hard_negative_accuracy"] <= 1.0
         assert -1.0 <= diagnostic["target_wrong_caption"] <= 1.0
 
@@ -39,8 +40,11 @@ def test_quick_benchmark_trains_every_method_and_scores_it(
     key = "visual.attnpool.c_proj.weight"  # the ResNet tower's output projection (attn-proj)
     assert not students["plain"][key].equal(students["dclip-phrases"][key])
     assert not students["dclip-phrases"][key].equal(students["dclip-tokens"][key])
-    assert (runs / "teacher-phrases" / "teacher.safetensors").is_file()
-    assert (runs / "teacher-tokens" / "teacher.safetensors").is_file()
+    assert not students["dclip-phrases"][key].equal(students["dclip-regions"][key])
+    for teacher in ("phrases", "tokens", "regions"):
+        assert (runs / f"teacher-{teacher}" / "teacher.safetensors").is_file()
+    loaded = load_teacher(runs / "teacher-regions" / "teacher.safetensors")
+    assert loaded.teacher.config.target == "regions"
 
     table = format_table(result)
     assert table.splitlines()[0].startswith("| model |")

@@ -108,3 +108,20 @@ def test_pooling_weights_follow_cosine_to_mean() -> None:
     cos = torch.nn.functional.cosine_similarity(x[0], mean.expand(3, 2), dim=-1)
     weights = torch.softmax(cos / 2.0, dim=0)
     torch.testing.assert_close(pooled[0], (weights[:, None] * x[0]).sum(0))
+
+
+def test_a_regions_target_pools_the_attended_regions_alone() -> None:
+    torch.manual_seed(0)
+    fused = CrossModalTeacher(DIM, heads=4).eval()
+    regions_only = CrossModalTeacher(DIM, heads=4, target="regions").eval()
+    regions_only.load_state_dict(fused.state_dict())  # same weights: only the pooling differs
+    text, regions = _sample(5, 3, seed=2)
+    a = fused(text, _ones(text), regions, _ones(regions))
+    b = regions_only(text, _ones(text), regions, _ones(regions))
+    pooled_regions = cosine_mean_pool(b.region_states, _ones(regions), 2.0)
+    pooled_text = cosine_mean_pool(a.text_states, _ones(text), 2.0)
+    torch.testing.assert_close(b.global_embedding, pooled_regions)
+    torch.testing.assert_close(a.global_embedding, 0.5 * pooled_text + 0.5 * pooled_regions)
+    assert CrossModalTeacher.from_config(regions_only.config).config.target == "regions"
+    with pytest.raises(ValueError, match="unknown teacher target 'spans'"):
+        CrossModalTeacher(DIM, target="spans")  # type: ignore[arg-type]
