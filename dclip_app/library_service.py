@@ -306,8 +306,17 @@ class LibraryService(QObject):
     def indexing(self) -> bool:
         return self._index_worker is not None
 
-    def start_indexing(self) -> None:
-        """Index every folder in the background (incremental: unchanged photos cost a stat)."""
+    def region_layout(self) -> str:
+        """The region layout of the library's vectors (``none`` when no library is open)."""
+        return self.library.region_layout() if self.library is not None else "none"
+
+    def start_indexing(self, regions: str | None = None) -> None:
+        """Index every folder in the background (incremental: unchanged photos cost a stat).
+
+        Args:
+            regions: a region layout to index with from now on (every photo is embedded again
+                when it changes); None keeps the library's.
+        """
         library, encoder = self.library, self.encoder
         if library is None or encoder is None:
             return
@@ -332,6 +341,7 @@ class LibraryService(QObject):
                 encoder=encoder,
                 progress=lambda p: on_progress_in_worker(p, control),
                 cancel=token,
+                options=library.index_options(regions=regions),
             )
 
         self._index_worker = self.writer.start(

@@ -170,7 +170,21 @@ class MainWindow(QMainWindow):
         self.settings_action.triggered.connect(self.open_settings)
         self.quit_action = _action(self, "Quit", None, QKeySequence.StandardKey.Quit)
         self.quit_action.triggered.connect(self.close)
-        for action in (self.add_folder_action, self.rescan_action, self.settings_action):
+        self.regions_action = QAction("Find small things (index crops too)", self)
+        self.regions_action.setCheckable(True)
+        self.regions_action.setToolTip(
+            "Also embed four overlapping crops of every photo: small things and the edges of "
+            "wide photos are found, and results outline where they matched. Indexing takes "
+            "about four times longer; switching re-indexes every photo."
+        )
+        self.regions_action.setStatusTip(self.regions_action.toolTip())
+        self.regions_action.toggled.connect(self._regions_toggled)
+        for action in (
+            self.add_folder_action,
+            self.rescan_action,
+            self.regions_action,
+            self.settings_action,
+        ):
             file_menu.addAction(action)
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
@@ -215,6 +229,7 @@ class MainWindow(QMainWindow):
         service.model_loaded.connect(self._model_loaded)
         service.model_failed.connect(self._model_failed)
         service.index_started.connect(lambda: self.index_status.set_running(True))
+        service.index_started.connect(self._show_region_layout)
         service.index_progress.connect(self._index_progress)
         service.index_finished.connect(self._index_finished)
         service.search_done.connect(self._search_done)
@@ -224,6 +239,7 @@ class MainWindow(QMainWindow):
     # --- library events ----------------------------------------------------------------------
 
     def _folders_changed(self, folders: list[FolderSummary]) -> None:
+        self._show_region_layout()
         self.sidebar.set_folders(folders)
         self.index_status.set_skipped(sum(f.failed for f in folders))
         self._update_empty_state()
@@ -238,6 +254,18 @@ class MainWindow(QMainWindow):
         self.first_run.show_state(model_state(self.settings.model))
         self.first_run.show_error(message)
         self.pages.setCurrentIndex(FIRST_RUN_PAGE)
+
+    def _show_region_layout(self) -> None:
+        """Tick "Find small things" when the library's vectors have regions; while an indexing
+        run is going the choice cannot change (the next run would not know of it)."""
+        blocked = self.regions_action.blockSignals(True)
+        self.regions_action.setChecked(self.service.region_layout() != "none")
+        self.regions_action.blockSignals(blocked)
+        self.regions_action.setEnabled(not self.service.indexing)
+
+    def _regions_toggled(self, checked: bool) -> None:
+        self.regions_action.setEnabled(False)
+        self.service.start_indexing(regions="grid" if checked else "none")
 
     def _index_progress(self, progress: IndexProgress) -> None:
         self.index_status.show_progress(progress)

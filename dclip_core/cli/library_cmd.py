@@ -97,7 +97,7 @@ def configure_index(parser: argparse.ArgumentParser) -> None:
 def run_index(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from dclip_core.library import CancelToken, IndexOptions
+    from dclip_core.library import CancelToken
 
     if args.batch_size < 1 or args.workers < 0:
         raise CliUsageError("--batch-size must be at least 1 and --workers at least 0")
@@ -114,12 +114,8 @@ def run_index(args: argparse.Namespace) -> int:
         bar.set_postfix(failed=progress.failed, reused=progress.reused, refresh=False)
         bar.refresh()
 
-    options = IndexOptions(
-        batch_size=args.batch_size,
-        workers=args.workers,
-        thumbnail_size=library.settings.thumbnail_size,
-        ann_params=library.ann_params,
-        regions=args.regions,
+    options = library.index_options(
+        batch_size=args.batch_size, workers=args.workers, regions=args.regions
     )
     try:
         report = library.index(

@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import cast
+from typing import Any, cast
 
 from dclip_core.config.paths import get_paths
 from dclip_core.config.settings import Settings, load_settings
@@ -243,6 +243,18 @@ class Library:
             include_hidden=self.settings.index_hidden,
         )
 
+    def index_options(self, **changes: Any) -> IndexOptions:
+        """The library's indexing options (thumbnail size and ANN settings from its settings),
+        with ``changes`` applied, e.g. ``regions="grid"``."""
+        return IndexOptions(
+            thumbnail_size=self.settings.thumbnail_size, ann_params=self.ann_params, **changes
+        )
+
+    def region_layout(self) -> str:
+        """The region layout of the vectors searches use (``none`` before any indexing)."""
+        model = self.search_model()
+        return model.regions if model is not None else "none"
+
     def index(
         self,
         roots: Sequence[Path] | None = None,
@@ -258,9 +270,7 @@ class Library:
         LibraryLockedError when another writer holds the library, LibraryError for a root that is
         not a folder.
         """
-        options = options or IndexOptions(
-            thumbnail_size=self.settings.thumbnail_size, ann_params=self.ann_params
-        )
+        options = options or self.index_options()
         with self.writer_lock():
             store = self._store()
             chosen = []

@@ -219,3 +219,39 @@ def test_cancel_keeps_what_was_indexed_and_rescan_finishes(
     wait_for_indexing(qtbot, window)
     assert window.service.folders[0].photos == 120
     assert "Library up to date" in window.index_status.label.text()
+
+
+def test_find_small_things_reindexes_with_crops_and_results_say_where(
+    qtbot: QtBot, window: MainWindow, photo_library: Path
+) -> None:
+    add_and_index(qtbot, window, photo_library)
+    action = window.regions_action
+    assert action.isEnabled()
+    assert not action.isChecked()
+
+    with qtbot.waitSignal(window.service.index_finished, timeout=60_000):
+        action.trigger()  # Library ▸ Find small things
+    wait_for_indexing(qtbot, window)
+    assert action.isChecked()
+    assert action.isEnabled()
+    assert window.service.region_layout() == "grid"
+    assert "8 new" in window.index_status.label.text()  # every photo embedded again, with crops
+    assert window.service.library is not None
+    models = {m.regions: m for m in window.service.library.models()}
+    assert models["grid"].active
+    assert models["grid"].embedded == len(PHOTOS)
+
+    search_for(qtbot, window, "a green triangle")
+    hits = window.results_model.hits
+    assert len(hits) == len(PHOTOS)
+    regions = [getattr(h, "region", None) for h in hits]
+    assert all(r is None or len(r) == 4 for r in regions)
+
+    # Switching back re-embeds into plain vectors; results then have no crop to show.
+    with qtbot.waitSignal(window.service.index_finished, timeout=60_000):
+        action.trigger()
+    wait_for_indexing(qtbot, window)
+    assert not action.isChecked()
+    assert window.service.region_layout() == "none"
+    search_for(qtbot, window, "a green triangle")
+    assert all(getattr(h, "region", None) is None for h in window.results_model.hits)
