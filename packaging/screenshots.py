@@ -22,7 +22,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from PySide6.QtWidgets import QApplication
+
+    from dclip_app.main_window import MainWindow
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "docs" / "screenshots"
@@ -60,6 +67,43 @@ def write_sample_photos(folder: Path, part: int) -> None:
         image.save(folder / f"drawing{i:02d}.jpg", quality=88)
 
 
+def spin(condition: Callable[[], object], seconds: float = 60) -> None:
+    """Run the Qt event loop until ``condition()`` holds or ``seconds`` pass."""
+    from PySide6.QtWidgets import QApplication
+
+    end = time.monotonic() + seconds
+    while not condition() and time.monotonic() < end:
+        QApplication.processEvents()
+        time.sleep(0.01)
+
+
+def started_window(app: QApplication, width: int, height: int) -> MainWindow:
+    """The main window from the current settings, shown, started, its model loaded."""
+    from dclip_app.app import create_main_window
+
+    window = create_main_window(app)
+    window.resize(width, height)
+    window.show()
+    loaded: list[bool] = []
+    window.service.model_loaded.connect(lambda *_: loaded.append(True))
+    window.start()
+    spin(lambda: loaded)
+    return window
+
+
+def search_and_select(window: MainWindow, text: str, without: str = "") -> None:
+    """Search ``text`` (minus ``without``), select the first result, let thumbnails arrive."""
+    searched: list[object] = []
+    window.service.search_done.connect(searched.append)
+    window.search_bar.text_field.setText(text)
+    window.search_bar.without_field.setText(without)
+    window.search_bar.emit_now()
+    spin(lambda: searched)
+    window.results_view.setFocus()
+    window.results_view.select_first()
+    spin(lambda: False, 2.0)
+
+
 def demo_search(demo_home: Path) -> int:
     """The demo window searching "red circle" (library indexed with regions by ``dclip demo``)."""
     os.environ["DCLIP_HOME"] = str(demo_home)
@@ -67,33 +111,12 @@ def demo_search(demo_home: Path) -> int:
     sys.path.insert(0, str(REPO))
     from PySide6.QtWidgets import QApplication
 
-    from dclip_app.app import create_main_window
     from dclip_core.data.shapes_demo import DEMO_BANNER
 
     app = QApplication(sys.argv[:1])
-    window = create_main_window(app)
-    window.resize(1360, 860)
-    window.show()
+    window = started_window(app, 1360, 860)
     window.show_banner(DEMO_BANNER)
-
-    def spin(condition: object, seconds: float = 60) -> None:
-        end = time.monotonic() + seconds
-        while not condition() and time.monotonic() < end:  # type: ignore[operator]
-            app.processEvents()
-            time.sleep(0.01)
-
-    loaded: list[bool] = []
-    window.service.model_loaded.connect(lambda *_: loaded.append(True))
-    window.start()
-    spin(lambda: loaded)
-    searched: list[object] = []
-    window.service.search_done.connect(searched.append)
-    window.search_bar.text_field.setText("red circle")
-    window.search_bar.emit_now()
-    spin(lambda: searched)
-    window.results_view.setFocus()
-    window.results_view.select_first()
-    spin(lambda: False, 2.0)  # let thumbnails and the preview arrive
+    search_and_select(window, "red circle")
     OUT.mkdir(parents=True, exist_ok=True)
     window.grab().save(str(OUT / "demo-search.png"))
     window.confirm_close = lambda work: True  # type: ignore[method-assign]
@@ -135,34 +158,13 @@ def main() -> int:
     OUT.mkdir(parents=True, exist_ok=True)
 
     app = QApplication(sys.argv[:1])
-    window = create_main_window(app)
-    window.resize(1360, 860)
-    window.show()
-
-    def spin(condition: object, seconds: float = 60) -> None:
-        end = time.monotonic() + seconds
-        while not condition() and time.monotonic() < end:  # type: ignore[operator]
-            app.processEvents()
-            time.sleep(0.01)
-
-    loaded: list[bool] = []
-    window.service.model_loaded.connect(lambda *_: loaded.append(True))
-    window.start()
-    spin(lambda: loaded)
+    window = started_window(app, 1360, 860)
     finished: list[str] = []
     window.service.index_finished.connect(finished.append)
     window.sidebar.add_requested.emit([photos / "Holidays", photos / "Science"])
     spin(lambda: finished)
     spin(lambda: window.service.reader.is_idle(), 10)
-    searched: list[object] = []
-    window.service.search_done.connect(searched.append)
-    window.search_bar.text_field.setText("a cat on a sofa, 2:warm light")
-    window.search_bar.without_field.setText("text")
-    window.search_bar.emit_now()
-    spin(lambda: searched)
-    window.results_view.setFocus()
-    window.results_view.select_first()
-    spin(lambda: window.thumbnail_pool.is_idle() and False, 2.0)  # let thumbnails arrive
+    search_and_select(window, "a cat on a sofa, 2:warm light", without="text")
     window.grab().save(str(OUT / "main-window.png"))
 
     dialog = SettingsDialog(window.settings, parent=window)
