@@ -126,12 +126,18 @@ def test_text_search_ranks_photos_by_their_best_view(
         assert result.region == (views("grid")[view] if view else None)
 
 
+def _grid_library(tmp_path: Path, encoder: ClipEncoder) -> tuple[Library, list[Path]]:
+    """A fresh library of :func:`_photos` indexed with the grid layout."""
+    photos = _photos(tmp_path / "photos")
+    library = Library(tmp_path / "library")
+    library.index([tmp_path / "photos"], encoder=encoder, options=IndexOptions(regions="grid"))
+    return library, photos
+
+
 def test_layouts_never_mix_and_reindexing_keeps_the_library_choice(
     tmp_path: Path, tiny_encoder: ClipEncoder
 ) -> None:
-    photos = _photos(tmp_path / "photos")
-    library = Library(tmp_path / "library")
-    library.index([tmp_path / "photos"], encoder=tiny_encoder, options=IndexOptions(regions="grid"))
+    library, photos = _grid_library(tmp_path, tiny_encoder)
     # No layout given: the library's own is kept, nothing is embedded again.
     again = library.index(encoder=tiny_encoder, options=IndexOptions())
     assert again.embedded == 0
@@ -155,12 +161,9 @@ def test_layouts_never_mix_and_reindexing_keeps_the_library_choice(
 def test_a_removed_photo_leaves_with_all_its_views(
     tmp_path: Path, tiny_encoder: ClipEncoder
 ) -> None:
-    photos = _photos(tmp_path / "photos")
-    library = Library(tmp_path / "library")
-    library.index([tmp_path / "photos"], encoder=tiny_encoder, options=IndexOptions(regions="grid"))
-    library.search(
-        SearchQuery.from_strings(["a cat"], limit=1)
-    )  # the ANN index is loaded and saved
+    library, photos = _grid_library(tmp_path, tiny_encoder)
+    # The first search loads the ANN index (and saves it): the removal must reach the saved index.
+    library.search(SearchQuery.from_strings(["a cat"], limit=1))
     os.remove(photos[1])
     report = library.index(encoder=tiny_encoder)
     assert report.removed == 1
