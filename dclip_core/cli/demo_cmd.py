@@ -24,6 +24,13 @@ from dclip_core.config.paths import HOME_ENV
 SAMPLE_QUERY = "red circle"
 
 
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {number}")
+    return number
+
+
 @command("demo", "build and open an offline demo library searched by a model trained here")
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -33,6 +40,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--no-app",
         action="store_true",
         help="stop after indexing and print a sample search instead of opening the app",
+    )
+    parser.add_argument(
+        "--pretrain-steps",
+        type=_positive,
+        metavar="N",
+        help="train the demo model for N steps (default 1600: a few minutes on a CPU; fewer is "
+        "faster and finds less)",
     )
     parser.set_defaults(handler=run_demo)
 
@@ -67,12 +81,19 @@ def _sample_search(photos: Path) -> int:
 
 def run_demo(args: argparse.Namespace) -> int:
     from dclip_core.config import load_settings, save_settings
-    from dclip_core.data.shapes_demo import DEMO_BANNER, DEMO_BUNDLE, build_demo, demo_home
+    from dclip_core.data.shapes_demo import (
+        DEMO_BANNER,
+        DEMO_BUNDLE,
+        DEMO_PRETRAIN_STEPS,
+        build_demo,
+        demo_home,
+    )
 
     home = demo_home()
     # From here on every path (weights cache, bundles, library, settings) is the demo's own.
     os.environ[HOME_ENV] = str(home)
-    demo = build_demo(home, rebuild=args.rebuild, progress=_say)
+    steps = args.pretrain_steps or DEMO_PRETRAIN_STEPS
+    demo = build_demo(home, rebuild=args.rebuild, pretrain_steps=steps, progress=_say)
     settings = load_settings()
     if settings.model != DEMO_BUNDLE:
         save_settings(dataclasses.replace(settings, model=DEMO_BUNDLE))

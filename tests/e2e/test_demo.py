@@ -55,3 +55,8 @@ def test_demo_help_offers_rebuild_and_no_app(tmp_path: Path) -> None:
     assert out.returncode == 0
     assert "--rebuild" in out.stdout
     assert "--no-app" in out.stdout
+    assert "--pretrain-steps" in out.stdout
+    zero = dclip("demo", "--pretrain-steps", "0", home=tmp_path)
+    assert zero.returncode == 2
+    assert "must be at least 1, not 0" in zero.stderr
+    assert not (tmp_path / "data" / "demo").exists()  # refused before anything was built
