@@ -251,8 +251,9 @@ class Library:
         )
 
     def region_layout(self) -> str:
-        """The region layout of the vectors searches use (``none`` before any indexing)."""
-        model = self.search_model()
+        """The region layout of the active model's vectors (``none`` before a first complete
+        indexing). One row read: the app asks from its GUI thread."""
+        model = self._store().active_model()
         return model.regions if model is not None else "none"
 
     def index(
@@ -288,7 +289,7 @@ class Library:
             manifest = encoder.manifest
             layout = _region_layout(store, encoder.fingerprint, options.regions)
             model = store.ensure_model(
-                library_fingerprint(encoder.fingerprint, layout),
+                encoder.fingerprint,
                 manifest.name,
                 manifest.embed_dim,
                 str(manifest.path),

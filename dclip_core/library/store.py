@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dclip_core.library.embeddings import EmbeddingTables
-from dclip_core.library.regions import view_count
+from dclip_core.library.regions import library_fingerprint, view_count
 from dclip_core.library.schema import DB_FILE_NAME, connect, migrate, transaction
 
 
@@ -189,7 +189,7 @@ class LibraryStore(EmbeddingTables):
 
     def ensure_model(
         self,
-        fingerprint: str,
+        bundle_fingerprint: str,
         name: str,
         embed_dim: int,
         bundle_path: str | None,
@@ -197,9 +197,10 @@ class LibraryStore(EmbeddingTables):
     ) -> ModelRow:
         """The row of a bundle's vectors under a region layout, created when new.
 
-        ``fingerprint`` is :func:`~dclip_core.library.regions.library_fingerprint` of the bundle
-        and ``regions``: each layout has a row of its own.
+        Each layout has a row of its own, keyed by
+        :func:`~dclip_core.library.regions.library_fingerprint` of the bundle and the layout.
         """
+        fingerprint = library_fingerprint(bundle_fingerprint, regions)
         with self.write() as conn:
             conn.execute(
                 "INSERT OR IGNORE INTO models (fingerprint, name, embed_dim, bundle_path, "
