@@ -14,13 +14,26 @@ import open_clip
 import torch
 
 from dclip_core.errors import WeightsError
+from dclip_core.models.conv_tower import CONV_TOWER, build_conv_tower
 from dclip_core.models.registry import ModelSpec, get_model_spec
+
+# open_clip.CLIP always builds an image tower from its vision config; where the spec names one of
+# ours (``"tower": "conv"``), it builds this smallest ModifiedResNet, which is then replaced.
+_PLACEHOLDER_VISION = {"image_size": 32, "layers": [1, 1, 1, 1], "width": 2, "head_width": 64}
 
 
 def build_clip_architecture(spec: ModelSpec) -> open_clip.CLIP:
-    """Instantiate the architecture with the spec's seeded random init (no weights loaded)."""
+    """Instantiate the architecture with the spec's seeded random init (no weights loaded).
+
+    The vision config is open_clip's, or ``{"tower": "conv", ...}`` for DCLIP's
+    :class:`~dclip_core.models.conv_tower.ConvTower`; the text tower is always open_clip's.
+    """
     cfg = dict(spec.open_clip_config)
     quick_gelu = bool(cfg.pop("quick_gelu", False))
+    vision_cfg = cfg["vision_cfg"]
+    tower = vision_cfg.get("tower")
+    if tower not in (None, CONV_TOWER):
+        raise ValueError(f"model {spec.name!r}: unknown image tower {tower!r}")
     # fork_rng keeps the caller's CPU RNG untouched: building a model must not shift training.
     # Seed only the CPU generator (torch.manual_seed would also reseed every CUDA device, which
     # fork_rng(devices=[]) does not restore); parameters are initialised on the CPU.
@@ -28,10 +41,12 @@ def build_clip_architecture(spec: ModelSpec) -> open_clip.CLIP:
         torch.random.default_generator.manual_seed(spec.seed)
         model = open_clip.CLIP(
             embed_dim=cfg["embed_dim"],
-            vision_cfg=cfg["vision_cfg"],
+            vision_cfg=_PLACEHOLDER_VISION if tower else vision_cfg,
             text_cfg=cfg["text_cfg"],
             quick_gelu=quick_gelu,
         )
+        if tower == CONV_TOWER:
+            model.visual = build_conv_tower(vision_cfg, cfg["embed_dim"])
     return model
 
 

@@ -234,9 +234,9 @@ register_model(
 
 # The shapes world's CLIP (issue 5): small enough to pretrain from scratch on 2 CPU cores in
 # minutes; `dclip bench shapes` and `dclip demo` train it (dclip_core.data.shapes_model).
-# The image tower is open_clip's ModifiedResNet (the RN50 design at 1/4 width, one block per
-# stage), not a ViT: a from-scratch ViT this small stays at chance on shape in the steps a CPU can
-# afford, a CNN reaches ~90 % (measured; docs/adr/0007-shapes-world.md).
+# The image tower is DCLIP's ConvTower (max-pooling conv stages + open_clip's attention pooling),
+# not one of open_clip's: from scratch, a ViT this small stays at chance on shape and the CLIP
+# paper's ModifiedResNet learns it several times slower (docs/adr/0013-conv-tower.md).
 SHAPES_IMAGE_SIZE = 64
 register_model(
     ModelSpec(
@@ -246,9 +246,9 @@ register_model(
         open_clip_config={
             "embed_dim": 64,
             "vision_cfg": {
+                "tower": "conv",
                 "image_size": SHAPES_IMAGE_SIZE,
-                "layers": [1, 1, 1, 1],
-                "width": 16,
+                "widths": [16, 32, 64, 64],
                 "head_width": 32,
             },
             "text_cfg": {

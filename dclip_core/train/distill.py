@@ -56,10 +56,11 @@ def _is_text_param(name: str) -> bool:
 
 
 def _is_attn_proj(name: str) -> bool:
-    """Attention projections of the vision tower, for a ViT and for a ModifiedResNet alike.
+    """Attention projections of the vision tower, for a ViT and for a conv tower alike.
 
     A ViT's blocks pack q/k/v into ``attn.in_proj_*`` (the MLP's ``c_proj`` is not attention);
-    a ModifiedResNet's only attention is its pooling layer, ``attnpool.{q,k,v,c}_proj``.
+    the only attention of a ModifiedResNet or of DCLIP's ConvTower is its pooling layer,
+    ``attnpool.{q,k,v,c}_proj``.
     """
     if not name.startswith("visual."):
         return False

@@ -37,7 +37,7 @@ def test_quick_benchmark_trains_every_method_and_scores_it(
     # Every method trained a student of the same base; the plain one learnt something else.
     runs = next((tmp_path / "runs").iterdir())
     students = {m: load_file(str(runs / m / "student.safetensors")) for m in METHODS}
-    key = "visual.attnpool.c_proj.weight"  # the ResNet tower's output projection (attn-proj)
+    key = "visual.attnpool.c_proj.weight"  # the conv tower's output projection (attn-proj)
     assert not students["plain"][key].equal(students["dclip-phrases"][key])
     assert not students["dclip-phrases"][key].equal(students["dclip-tokens"][key])
     assert not students["dclip-phrases"][key].equal(students["dclip-regions"][key])

@@ -211,8 +211,8 @@ def test_trainable_sets() -> None:
     assert len(everything) == sum(1 for _ in model.parameters()) - 1
 
 
-def test_attn_proj_of_a_resnet_tower_is_its_attention_pool() -> None:
-    # shapes-tiny's image tower is a ModifiedResNet: its only attention is the pooling layer.
+def test_attn_proj_of_a_conv_tower_is_its_attention_pool() -> None:
+    # shapes-tiny's image tower is a ConvTower: its only attention is the pooling layer.
     model = create_clip("shapes-tiny")
     trained = select_trainable(model, StudentRecipe(trainable="attn-proj"))
     assert trained
