@@ -133,7 +133,8 @@ def run_shapes_benchmark(
         summarise,
         teacher_diagnostics,
     )
-    from dclip_core.data.shapes_model import PretrainConfig, pretrain_base, register_trained_base
+    from dclip_core.data.shapes_model import pretrain_base, register_trained_base
+    from dclip_core.data.shapes_recipe import PretrainConfig, pretrain_recipe_id
     from dclip_core.data.shapes_world import build_world, shapes_records
     from dclip_core.eval.embedders import TorchClipEmbedder
     from dclip_core.models.clip import create_clip
@@ -147,15 +148,13 @@ def run_shapes_benchmark(
     world_key = "-".join(str(v) for v in asdict(config.world).values())
     world = build_world(root / f"world-{world_key}", config.world)
     say(f"world ready in {world.root}")
-    base_dir = root / f"base-{world_key}-{config.pretrain_steps}"
+    pretrain = PretrainConfig(steps=config.pretrain_steps, threads=torch.get_num_threads())
+    # Keyed by the recipe: a base trained by an earlier recipe is never reused as today's.
+    base_dir = root / f"base-{world_key}-{pretrain_recipe_id(pretrain)}"
     weights = base_dir / "base.safetensors"
     if not weights.is_file():
         say(f"pretraining the base model ({config.pretrain_steps} steps)")
-        weights = pretrain_base(
-            world,
-            base_dir,
-            PretrainConfig(steps=config.pretrain_steps, threads=torch.get_num_threads()),
-        )
+        weights = pretrain_base(world, base_dir, pretrain)
     spec = register_trained_base(weights)
     base = create_clip(spec)
 

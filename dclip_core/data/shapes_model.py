@@ -1,9 +1,20 @@
 """The shapes world's "base CLIP": ``shapes-tiny`` pretrained from scratch on bag captions.
 
 No pretrained weights can be downloaded here, so the base model of the shapes experiments is
-trained by us: plain CLIP contrastive learning (all parameters, symmetric InfoNCE) on
-``pretrain/`` and its object close-ups ``pretrain-objects/``, run by the same
-:class:`~dclip_core.train.loop.TrainingLoop` as the method's stages.
+trained by us: CLIP contrastive learning (symmetric InfoNCE) on ``pretrain/`` and its object
+close-ups ``pretrain-objects/``, run by the same :class:`~dclip_core.train.loop.TrainingLoop` as
+the method's stages, in two phases:
+
+1. ``pretrain-image``: the image tower alone learns to match the text tower *at its random
+   init* (a fixed random target for every caption, like a classifier's random head);
+2. ``pretrain``: both towers together.
+
+Trained together from the first step, the towers settle on colour — enough to tell most captions
+of a batch apart — and reach shape only after a long plateau: neither tower separates "a red
+circle" from "a red square" while the other does not, so neither is pushed to (a saddle). The
+random text tower breaks the tie: it already tells every caption apart. Measured on held-out
+object crops after 800 steps: 36-way zero-shot accuracy 0.41 trained jointly, 0.97 with the
+first phase (docs/adr/0013-conv-tower.md).
 The result is registered as a model spec of its own (``shapes-tiny-<sha12>``) whose weights sit,
 verified, in the weights cache — so the teacher, the student, the region cache and the exporter load
 it by name exactly as they load ``clip-vit-b-32``.
@@ -19,7 +30,8 @@ import open_clip
 import torch
 from torch import nn
 
-from dclip_core.data.shapes_world import PRETRAIN_STEPS, ShapesWorld, shapes_records
+from dclip_core.data.shapes_recipe import PRETRAIN_TEMPERATURE, SHAPES_MODEL, PretrainConfig
+from dclip_core.data.shapes_world import ShapesWorld, shapes_records
 from dclip_core.errors import TrainingError
 from dclip_core.eval.embedders import load_pixels
 from dclip_core.models.clip import create_clip
@@ -35,29 +47,11 @@ from dclip_core.train.events import EventSink
 from dclip_core.train.loop import LoopConfig, TrainingLoop
 from dclip_core.train.losses import LossTerms, info_nce
 
-SHAPES_MODEL = "shapes-tiny"
 BASE_FILE = "base.safetensors"
-# CLIP's initial temperature; learning it buys nothing in a few hundred steps.
-PRETRAIN_TEMPERATURE = 0.07
 
 
 class PretrainingStoppedError(TrainingError):
     """The pretraining was interrupted before its last step."""
-
-
-@dataclasses.dataclass(frozen=True)
-class PretrainConfig:
-    """Values of the from-scratch contrastive pretraining."""
-
-    steps: int = PRETRAIN_STEPS
-    batch_size: int = 64
-    lr: float = 2e-3
-    weight_decay: float = 0.1
-    warmup_steps: int = 20
-    seed: int = 0
-    # torch threads; None keeps torch's default (every core). The ResNet image tower gains from
-    # them (measured on 2 idle cores: 0.35 s per step with 1 thread, 0.21 s with 2).
-    threads: int | None = None
 
 
 class ContrastivePretrainTask:
@@ -76,14 +70,18 @@ class ContrastivePretrainTask:
         self.device = device
         self.tokenizer = ClipTokenizer(ClipTokenizer.default_vocab_path(), spec.context_length)
         self._pixels: dict[Path, torch.Tensor] = {}
-        for name, param in model.named_parameters():
+        self.train_text(True)
+
+    def train_text(self, train: bool) -> None:
+        """Train both towers, or (``False``: phase 1, stage ``pretrain-image``) the image tower."""
+        self.stage = "pretrain" if train else "pretrain-image"
+        for name, param in self.model.named_parameters():
             # logit_scale stays fixed (PRETRAIN_TEMPERATURE); a trainable unused one breaks DDP.
             # The 49408-row token table stays at its random init: random rows are distinct
             # enough for the ~30 words of the world, and updating it would cost a third of each
             # step on two cores.
-            param.requires_grad_(
-                name not in ("logit_scale", "logit_bias", "token_embedding.weight")
-            )
+            frozen = name in ("logit_scale", "logit_bias", "token_embedding.weight")
+            param.requires_grad_(not frozen and (train or name.startswith("visual.")))
 
     def train_module(self) -> nn.Module:
         return self.forward_module
@@ -127,44 +125,52 @@ def pretrain_base(
     ctx = init_distributed()
     model = create_clip(spec).to(ctx.device)
     task = ContrastivePretrainTask(model, spec, ctx.device)
-    loop_config = LoopConfig(
-        epochs=10_000,  # bounded by max_steps
-        batch_size=config.batch_size,
-        optimizer="adamw",
-        lr=config.lr,
-        weight_decay=config.weight_decay,
-        schedule="cosine",
-        warmup_steps=config.warmup_steps,
-        seed=config.seed,
-        precision="fp32",
-        checkpoint_every=10**9,  # a few minutes of work: no intermediate checkpoints
-        keep_checkpoints=1,
-        max_steps=config.steps,
-    )
     records = shapes_records(world.pretrain_dir) + read_caption_folder(world.pretrain_objects_dir)
-    loop = TrainingLoop(
-        task,
-        records,
-        [],
-        loop_config,
-        run_dir,
-        events or EventSink("none"),
-        ctx,
-        meta={"model": SHAPES_MODEL, "stage": "pretrain"},
-    )
+    frozen_text_steps = round(config.steps * config.frozen_text_share)
+    phases = [(False, frozen_text_steps), (True, config.steps - frozen_text_steps)]
     threads = torch.get_num_threads()
     torch.set_num_threads(config.threads or threads)
     try:
-        result = loop.run()
+        for phase, (train_text, steps) in enumerate(phases):
+            if steps == 0:
+                continue
+            task.train_text(train_text)
+            loop_config = LoopConfig(
+                epochs=10_000,  # bounded by max_steps
+                batch_size=config.batch_size,
+                optimizer="adamw",
+                lr=config.lr,
+                weight_decay=config.weight_decay,
+                # Phase 1 keeps its learning rate up: phase 2 goes on from where it stops.
+                schedule="cosine" if train_text else "constant",
+                warmup_steps=config.warmup_steps,
+                seed=config.seed + phase,
+                precision="fp32",
+                checkpoint_every=10**9,  # a few minutes of work: no intermediate checkpoints
+                keep_checkpoints=1,
+                max_steps=steps,
+            )
+            loop = TrainingLoop(
+                task,
+                records,
+                [],
+                loop_config,
+                run_dir / task.stage,
+                events or EventSink("none"),
+                ctx,
+                meta={"model": SHAPES_MODEL, "stage": task.stage},
+            )
+            result = loop.run()
+            if result.status != "done":
+                # A stopped run (Ctrl-C, SIGTERM) must not leave base weights that a later run
+                # would take for a finished model and reuse.
+                done = sum(s for _, s in phases[:phase]) + result.position.step
+                raise PretrainingStoppedError(
+                    f"pretraining stopped at step {done} of {config.steps}; "
+                    "nothing was saved — run it again to train the model"
+                )
     finally:
         torch.set_num_threads(threads)
-    if result.status != "done":
-        # A stopped run (Ctrl-C, SIGTERM) must not leave base weights that a later run would
-        # take for a finished model and reuse.
-        raise PretrainingStoppedError(
-            f"pretraining stopped at step {result.position.step} of {config.steps}; "
-            "nothing was saved — run it again to train the model"
-        )
     output = run_dir / BASE_FILE
     save_weights(
         output,
