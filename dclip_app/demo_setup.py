@@ -300,7 +300,7 @@ def _build_and_index(
     say: Callable[[str], None],
 ) -> BuiltDemo:
     from dclip_core.cli import main as dclip_main
-    from dclip_core.config import get_paths, load_settings, save_settings
+    from dclip_core.config import load_settings, save_settings
     from dclip_core.config.paths import HOME_ENV
     from dclip_core.data.shapes_demo import (
         DEMO_BANNER,
@@ -309,7 +309,9 @@ def _build_and_index(
         DEMO_WORLD,
         DemoLibrary,
         build_demo,
+        demo_bundle,
         demo_home,
+        demo_model_is_current,
     )
     from dclip_core.data.shapes_world import WorldSize, build_world
 
@@ -327,17 +329,16 @@ def _build_and_index(
             f"cannot create the demo folder {home}: {exc.strerror or exc}; "
             "free that path (or choose another DCLIP_HOME) and try again"
         ) from exc
-    bundle = get_paths().bundles_dir / DEMO_BUNDLE
-    if (bundle / "bundle.json").is_file():
+    bundle = demo_bundle()
+    steps = pretrain_steps or DEMO_PRETRAIN_STEPS
+    if demo_model_is_current(home, steps):
         # build_demo would reuse it too, but only after importing torch (~15 s on a busy laptop);
         # opening a finished demo again needs nothing but the world, which is torch-free.
         say(f"using the demo model trained earlier ({bundle})")
         demo = DemoLibrary(home, build_world(home / "world", world), bundle)
     else:
         say(f"building the demo in {home}")
-        demo = build_demo(
-            home, pretrain_steps=pretrain_steps or DEMO_PRETRAIN_STEPS, world=world, progress=say
-        )
+        demo = build_demo(home, pretrain_steps=steps, world=world, progress=say)
     settings = load_settings()
     if settings.model != DEMO_BUNDLE:
         save_settings(replace(settings, model=DEMO_BUNDLE))

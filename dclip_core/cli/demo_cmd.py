@@ -45,7 +45,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--pretrain-steps",
         type=_positive,
         metavar="N",
-        help="train the demo model for N steps (default 1600: a few minutes on a CPU; fewer is "
+        help="train the demo model for N steps (default 800: a few minutes on a CPU; fewer is "
         "faster and finds less)",
     )
     parser.set_defaults(handler=run_demo)

@@ -1,5 +1,4 @@
-"""One shapes demo per test session, built by ``dclip demo --no-app`` as a user would (trained for
-the benchmark's ``PRETRAIN_STEPS``, half the demo's default, to fit CI's time budget).
+"""One shapes demo per test session, built by ``dclip demo --no-app`` exactly as a user would.
 
 Training the demo model is the expensive part of the shapes tests, so the e2e search test and the
 demo test share it: whichever runs first builds it under the session's base temp folder, the other
@@ -16,8 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
-from dclip_core.data.shapes_world import PRETRAIN_STEPS
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -64,8 +61,7 @@ def shared_demo(tmp_path_factory: pytest.TempPathFactory) -> BuiltDemo:
         run = subprocess.CompletedProcess(saved["args"], saved["rc"], saved["out"], saved["err"])
         return BuiltDemo(user_home, run)
     user_home.mkdir(parents=True, exist_ok=True)
-    # The benchmark's pretraining length, not the demo's default (twice as long): CI's time budget.
-    run = dclip("demo", "--no-app", "--pretrain-steps", str(PRETRAIN_STEPS), home=user_home)
+    run = dclip("demo", "--no-app", home=user_home)
     assert run.returncode == 0, run.stderr[-3000:]
     record.write_text(
         json.dumps({"args": run.args, "rc": run.returncode, "out": run.stdout, "err": run.stderr})
