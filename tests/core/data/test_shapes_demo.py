@@ -1,0 +1,59 @@
+"""The demo's model is reused only when today's recipe trained it, for the steps asked for."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from dclip_core.config import get_paths
+from dclip_core.data.shapes_demo import (
+    DEMO_MODEL_FILE,
+    build_demo,
+    demo_bundle,
+    demo_model_is_current,
+)
+from dclip_core.data.shapes_world import WorldSize
+
+TINY = WorldSize(pretrain=8, finetune=1, test=4, seed=3)
+
+
+def _build(home: Path, steps: int) -> list[str]:
+    lines: list[str] = []
+    build_demo(home, pretrain_steps=steps, world=TINY, progress=lines.append)
+    return lines
+
+
+@pytest.mark.slow
+def test_a_demo_model_of_another_recipe_or_step_count_is_trained_again(dclip_home: Path) -> None:
+    home = get_paths().data_dir / "demo"
+    assert not demo_model_is_current(home, 3)
+    first = _build(home, 3)
+    assert any("training the demo model (3 steps" in line for line in first)
+    assert demo_model_is_current(home, 3)
+    assert not demo_model_is_current(home, 4)
+
+    again = _build(home, 3)
+    assert any("using the demo model trained earlier" in line for line in again)
+    assert not any("training the demo model" in line for line in again)
+
+    # A demo built before the recipe was recorded (or whose record is unreadable) is stale.
+    stamp = home / DEMO_MODEL_FILE
+    for broken in (None, "{not json", json.dumps(["a list"]), json.dumps({"recipe": "3-old"})):
+        if broken is None:
+            stamp.unlink()
+        else:
+            stamp.write_text(broken)
+        assert not demo_model_is_current(home, 3)
+    manifest = demo_bundle() / "bundle.json"
+    exported = manifest.stat().st_mtime_ns
+    rebuilt = _build(home, 3)
+    assert any("trained by another recipe or step count" in line for line in rebuilt)
+    assert manifest.stat().st_mtime_ns != exported
+    assert demo_model_is_current(home, 3)
+
+    # Asking for other steps trains those, and the record follows.
+    _build(home, 4)
+    assert demo_model_is_current(home, 4)
+    assert not demo_model_is_current(home, 3)
