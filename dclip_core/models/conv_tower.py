@@ -4,7 +4,8 @@ open_clip's towers are built for web-scale pretraining: a ViT, or the ModifiedRe
 paper, whose downsampling is average pooling (anti-aliased) and whose residual branches start at
 zero. Trained from scratch for a few hundred steps on two CPU cores, both learn colour at once and
 shape late: on the shapes world's object close-ups a ModifiedResNet at 1/4 width is at 60 % shape
-accuracy after 400 supervised steps, this tower at 99 % after 200 (docs/adr/0013-conv-tower.md).
+accuracy after 400 supervised steps, this tower at 99 % after 200 (contrastive pretraining
+also needs the image tower trained first: docs/adr/0013-conv-tower.md).
 Max pooling keeps the strongest edge and corner responses, which is what tells a square from a
 circle at a few pixels across.
 
