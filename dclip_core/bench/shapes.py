@@ -7,7 +7,9 @@
    contrastive term), ``dclip-phrases`` (teacher on ground-truth regions + phrase spans, then the
    full hybrid loss), ``dclip-tokens`` (the same with per-token spans, as the paper's code) and
    ``dclip-regions`` (phrase spans, but the teacher's target pools its attended regions only —
-   our change against caption leakage, not the paper's).
+   our change against caption leakage, not the paper's). Regions come from the world's boxes, or
+   (``--detector yolo``) from a YOLOv8n trained on them first
+   (:mod:`dclip_core.data.shapes_detector`), the paper's path.
 3. Base and every fine-tune are scored on held-out scenes (:mod:`dclip_core.data.shapes_eval`);
    each seed re-runs step 2 (the base model is shared, pretrained once per world and cached).
 
@@ -24,7 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from dclip_core.bench import benchmark
 from dclip_core.config.paths import get_paths
@@ -43,6 +45,11 @@ METHODS: dict[str, str] = {
     "dclip-tokens": "tokens",
     "dclip-regions": "regions",
 }
+# Loss weights that differ from the recipe's (1/1/1). Plain fine-tuning is the same loss function
+# with the teacher's pull and the text anchor switched off, so everything else (params, optimiser,
+# data order) is identical. (With the text tower frozen, the recipe's default, the anchor is
+# constant: plain and DCLIP then differ in the teacher's pull alone.)
+LOSS_WEIGHTS: dict[str, dict[str, float]] = {"plain": {"w_img": 0.0, "w_txt": 0.0}}
 
 
 @dataclass(frozen=True)
@@ -57,6 +64,9 @@ class ShapesBenchConfig:
     teacher_lr: float = 1e-3
     student_lr: float = 1e-4
     trainable: str = "attn-proj"
+    # Where the teacher's regions come from: the world's boxes, or a YOLO trained on them.
+    detector: Literal["gt", "yolo"] = "gt"
+    detector_epochs: int = 12
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -74,10 +84,17 @@ QUICK = ShapesBenchConfig(
     teacher_steps=4,
     student_steps=4,
     batch_size=16,
+    detector_epochs=1,
 )
 
 
-def _recipe(config: ShapesBenchConfig, seed: int, teacher: str, *, plain: bool) -> Any:
+def _recipe(
+    config: ShapesBenchConfig,
+    seed: int,
+    teacher: str,
+    detector: str,
+    weights: dict[str, float] | None = None,
+) -> Any:
     from dclip_core.train.recipes import load_recipe
 
     student: dict[str, Any] = {
@@ -88,10 +105,7 @@ def _recipe(config: ShapesBenchConfig, seed: int, teacher: str, *, plain: bool) 
         "trainable": config.trainable,
     }
     span_mode, target = TEACHERS[teacher]
-    if plain:
-        # Plain contrastive fine-tuning: the same loss function with the teacher and the text
-        # anchor switched off, so everything else (params, optimiser, data order) is identical.
-        student.update(w_img=0.0, w_txt=0.0)
+    student.update(weights or {})
     return load_recipe(
         "quick",
         overrides={
@@ -107,7 +121,11 @@ def _recipe(config: ShapesBenchConfig, seed: int, teacher: str, *, plain: bool) 
                 "target": target,
             },
             "student": student,
-            "data": {"val_fraction": 0.0, "detector": "gt", "region_source": "gt"},
+            "data": {
+                "val_fraction": 0.0,
+                "detector": detector,
+                "region_source": "gt" if detector == "gt" else "yolo",
+            },
         },
     )
 
@@ -164,7 +182,10 @@ def run_shapes_benchmark(
     base_scores = score_model(embedder("base", base), world)
     say(f"base: {base_scores.to_json()}")
     records = shapes_records(world.finetune_dir)
-    regions = RegionCache(spec, "gt", clip_model=base, cache_dir=root / "regions")
+    detector, detector_report = "gt", None
+    if config.detector == "yolo":
+        detector, detector_report = _shapes_detector(config, world, root / "detectors", say)
+    regions = RegionCache(spec, detector, clip_model=base, cache_dir=root / "regions")
     regions.prepare(records)
     quiet = EventSink("none")
     scores: dict[str, list[WorldScores]] = {m: [] for m in METHODS}
@@ -185,7 +206,7 @@ def run_shapes_benchmark(
                 model=spec.name,
                 regions=regions,
                 run_dir=run / f"teacher-{name}",
-                recipe=_recipe(config, seed, name, plain=False),
+                recipe=_recipe(config, seed, name, regions.detector_name),
                 events=quiet,
                 max_steps=config.teacher_steps,
             )
@@ -199,7 +220,9 @@ def run_shapes_benchmark(
                 teacher_path=teachers[teacher],
                 regions=regions,
                 run_dir=run / method,
-                recipe=_recipe(config, seed, teacher, plain=method == "plain"),
+                recipe=_recipe(
+                    config, seed, teacher, regions.detector_name, LOSS_WEIGHTS.get(method)
+                ),
                 events=quiet,
                 max_steps=config.student_steps,
             )
@@ -216,7 +239,35 @@ def run_shapes_benchmark(
         "base": summarise([base_scores]),
         "methods": {m: summarise(v) for m, v in scores.items()},
         "teachers": diagnostics,
+        "detector": detector_report,
     }
+
+
+def _shapes_detector(
+    config: ShapesBenchConfig, world: Any, root: Path, say: Callable[[str], None]
+) -> tuple[str, dict[str, Any]]:
+    """Train (or reuse) the YOLO of the world's boxes; its registered name and how well it finds
+    the test scenes' objects."""
+    from dclip_core.data.shapes import load_scenes
+    from dclip_core.data.shapes_detector import (
+        DETECTOR_FILE,
+        DetectorConfig,
+        box_recall,
+        register_trained_detector,
+        train_shapes_detector,
+    )
+    from dclip_core.models.detector import create_detector
+
+    detector_config = DetectorConfig(epochs=config.detector_epochs)
+    key = "-".join(str(v) for v in asdict(detector_config).values())
+    run_dir = root / f"{world.root.name}-{key}"
+    weights = run_dir / DETECTOR_FILE
+    if not weights.is_file():
+        weights = train_shapes_detector(world, run_dir, detector_config, progress=say)
+    spec = register_trained_detector(weights, detector_config)
+    recall = box_recall(create_detector(spec.name), load_scenes(world.test_dir), world.test_dir)
+    say(f"detector {spec.name}: finds {recall:.1%} of the test objects (IoU ≥ 0.5)")
+    return spec.name, {"name": spec.name, **asdict(detector_config), "box_recall_iou50": recall}
 
 
 _COLUMNS = (
@@ -270,6 +321,13 @@ def _configure(parser: argparse.ArgumentParser) -> None:
         help="student parameters trained by every method (default attn-proj, the recipe's)",
     )
     parser.add_argument(
+        "--detector",
+        choices=("gt", "yolo"),
+        default="gt",
+        help="teacher regions: the world's boxes (default), or a YOLOv8n trained on them first "
+        "(cached; the paper's detector path)",
+    )
+    parser.add_argument(
         "--dir",
         type=Path,
         default=None,
@@ -290,6 +348,8 @@ def run(args: argparse.Namespace) -> int:
         config = replace(config, student_lr=args.student_lr)
     if args.trainable is not None:
         config = replace(config, trainable=args.trainable)
+    if args.detector != "gt":
+        config = replace(config, detector=args.detector)
     seeds = args.seeds if args.seeds is not None else (1 if args.quick else 3)
     if seeds < 1:
         raise ConfigError("--seeds must be at least 1")
