@@ -15,6 +15,7 @@ circle" from "a red square" while the other does not, so neither is pushed to (a
 random text tower breaks the tie: it already tells every caption apart. Measured on held-out
 object crops after 800 steps: 36-way zero-shot accuracy 0.41 trained jointly, 0.97 with the
 first phase (docs/adr/0013-conv-tower.md).
+
 The result is registered as a model spec of its own (``shapes-tiny-<sha12>``) whose weights sit,
 verified, in the weights cache — so the teacher, the student, the region cache and the exporter load
 it by name exactly as they load ``clip-vit-b-32``.
