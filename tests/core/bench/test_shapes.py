@@ -50,3 +50,21 @@ def test_quick_benchmark_trains_every_method_and_scores_it(
     assert table.splitlines()[0].startswith("| model |")
     assert [line.split("|")[1].strip() for line in table.splitlines()[2:]] == ["base", *METHODS]
     assert "pretraining the base model" in captured.err
+
+
+@pytest.mark.slow
+def test_quick_benchmark_with_yolo_regions_trains_the_detector_and_uses_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["bench", "shapes", "--quick", "--json", "--dir", str(tmp_path), "--detector", "yolo"]
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    result = json.loads(captured.out)
+    assert result["config"]["detector"] == "yolo"
+    detector = result["detector"]
+    assert detector["name"].startswith("shapes-yolo-")
+    assert 0.0 <= detector["box_recall_iou50"] <= 1.0
+    assert "training the shapes detector (1 epochs" in captured.err
+    # The teachers' regions were proposed by that detector (cached under its name), not the boxes.
+    assert [p.name for p in (tmp_path / "regions").iterdir()] == [detector["name"]]
+    assert set(result["methods"]) == set(METHODS)
