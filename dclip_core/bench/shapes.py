@@ -196,7 +196,7 @@ def run_shapes_benchmark(
             / "runs"
             / (
                 f"{spec.name}-{config.teacher_steps}-{config.student_steps}-"
-                f"{config.student_lr:g}-{config.trainable}-s{seed}"
+                f"{config.student_lr:g}-{config.trainable}-{detector}-s{seed}"
             )
         )
         teachers: dict[str, Path] = {}
