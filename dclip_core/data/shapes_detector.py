@@ -17,7 +17,7 @@ import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from dclip_core.config.paths import atomic_write_text, get_paths
+from dclip_core.config.paths import atomic_write_bytes, atomic_write_text, get_paths
 from dclip_core.data.shapes import Scene, load_scenes
 from dclip_core.data.shapes_world import ShapesWorld
 from dclip_core.errors import TrainingError
@@ -133,8 +133,7 @@ def train_shapes_detector(
     if not trained.is_file():
         raise TrainingError(f"the detector's training wrote no weights ({trained})")
     output = run_dir / DETECTOR_FILE
-    shutil.copyfile(trained, output.with_suffix(".part"))
-    output.with_suffix(".part").replace(output)
+    atomic_write_bytes(output, trained.read_bytes())  # a few MB
     return output
 
 
@@ -152,9 +151,7 @@ def register_trained_detector(weights: Path, config: DetectorConfig) -> Detector
     register_detector(spec, replace=True)
     cached = get_paths().weights_dir / spec.weights.filename  # type: ignore[union-attr]
     if not cached.is_file() or sha256_file(cached) != digest:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(weights, cached.with_suffix(".part"))
-        cached.with_suffix(".part").replace(cached)
+        atomic_write_bytes(cached, weights.read_bytes())
     return spec
 
 
