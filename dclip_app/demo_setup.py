@@ -43,7 +43,7 @@ class DemoSizes:
     Attributes:
         pretrain_steps: optimiser steps of the demo model's pretraining.
         pretrain_scenes, finetune_scenes, test_scenes, seed: the shapes world's
-            :class:`~dclip_core.data.shapes_world.WorldSize`; the demo library is the test part.
+            :class:`~dclip_core.shapes.world.WorldSize`; the demo library is the test part.
     """
 
     pretrain_steps: int
@@ -302,7 +302,7 @@ def _build_and_index(
     from dclip_core.cli import main as dclip_main
     from dclip_core.config import load_settings, save_settings
     from dclip_core.config.paths import HOME_ENV
-    from dclip_core.data.shapes_demo import (
+    from dclip_core.shapes.demo import (
         DEMO_BANNER,
         DEMO_BUNDLE,
         DEMO_PRETRAIN_STEPS,
@@ -313,7 +313,7 @@ def _build_and_index(
         demo_home,
         demo_model_is_current,
     )
-    from dclip_core.data.shapes_world import WorldSize, build_world
+    from dclip_core.shapes.world import WorldSize, build_world
 
     world = DEMO_WORLD
     if world_sizes is not None:

@@ -111,7 +111,7 @@ def demo_search(demo_home: Path) -> int:
     sys.path.insert(0, str(REPO))
     from PySide6.QtWidgets import QApplication
 
-    from dclip_core.data.shapes_demo import DEMO_BANNER
+    from dclip_core.shapes.demo import DEMO_BANNER
 
     app = QApplication(sys.argv[:1])
     window = started_window(app, 1360, 860)

@@ -46,7 +46,7 @@ def _configure(parser: argparse.ArgumentParser) -> None:
 def _demo_inputs() -> tuple[Path, Path]:
     """The demo's bundle and photos, built under the demo home if missing (as ``dclip demo``)."""
     from dclip_core.config.paths import HOME_ENV
-    from dclip_core.data.shapes_demo import build_demo, demo_home
+    from dclip_core.shapes.demo import build_demo, demo_home
 
     home = demo_home()
     os.environ[HOME_ENV] = str(home)  # the demo's bundle lives in the demo's own home
@@ -56,10 +56,10 @@ def _demo_inputs() -> tuple[Path, Path]:
 
 def measure_layout(bundle: Path, photos: Path, layout: str) -> dict[str, Any]:
     """Index ``photos`` with ``layout`` into a fresh library and score every colour-shape query."""
-    from dclip_core.data.shapes import COLOURS, SHAPES
-    from dclip_core.data.shapes_world import scenes_by_file
     from dclip_core.library import IndexOptions, Library, SearchQuery
     from dclip_core.runtime.encoders import ClipEncoder
+    from dclip_core.shapes.scenes import COLOURS, SHAPES
+    from dclip_core.shapes.world import scenes_by_file
 
     scenes = scenes_by_file(photos)
     if not scenes:

@@ -1,7 +1,7 @@
 """``dclip bench shapes``: does DCLIP beat plain fine-tuning, in a world where we know the truth?
 
 1. A small CLIP (``shapes-tiny``) is pretrained from scratch on bag-of-objects captions — the
-   stand-in for base CLIP (:mod:`dclip_core.data.shapes_model`).
+   stand-in for base CLIP (:mod:`dclip_core.shapes.pretrain`).
 2. It is fine-tuned four ways on the same relational-caption set, with the same steps, batch size,
    learning rate, trainable parameters and seed: ``plain`` (the hybrid loss with only its
    contrastive term), ``dclip-phrases`` (teacher on ground-truth regions + phrase spans, then the
@@ -9,8 +9,8 @@
    ``dclip-regions`` (phrase spans, but the teacher's target pools its attended regions only —
    our change against caption leakage, not the paper's). Regions come from the world's boxes, or
    (``--detector yolo``) from a YOLOv8n trained on them first
-   (:mod:`dclip_core.data.shapes_detector`), the paper's path.
-3. Base and every fine-tune are scored on held-out scenes (:mod:`dclip_core.data.shapes_eval`);
+   (:mod:`dclip_core.shapes.detector`), the paper's path.
+3. Base and every fine-tune are scored on held-out scenes (:mod:`dclip_core.shapes.evaluation`);
    each seed re-runs step 2 (the base model is shared, pretrained once per world and cached).
 
 Everything goes through the method's own entry points (``train_teacher``, ``train_student``,
@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 from dclip_core.bench import benchmark
 from dclip_core.config.paths import get_paths
-from dclip_core.data.shapes_world import PRETRAIN_STEPS, WorldSize
+from dclip_core.shapes.world import PRETRAIN_STEPS, WorldSize
 
 # Teachers trained per seed: name -> (span mode, target).
 TEACHERS: dict[str, tuple[str, str]] = {
@@ -145,17 +145,17 @@ def run_shapes_benchmark(
     """
     import torch
 
-    from dclip_core.data.shapes_eval import (
+    from dclip_core.eval.embedders import TorchClipEmbedder
+    from dclip_core.models.clip import create_clip
+    from dclip_core.shapes.evaluation import (
         WorldScores,
         score_model,
         summarise,
         teacher_diagnostics,
     )
-    from dclip_core.data.shapes_model import pretrain_base, register_trained_base
-    from dclip_core.data.shapes_recipe import PretrainConfig, pretrain_recipe_id
-    from dclip_core.data.shapes_world import build_world, shapes_records
-    from dclip_core.eval.embedders import TorchClipEmbedder
-    from dclip_core.models.clip import create_clip
+    from dclip_core.shapes.pretrain import pretrain_base, register_trained_base
+    from dclip_core.shapes.recipe import PretrainConfig, pretrain_recipe_id
+    from dclip_core.shapes.world import build_world, shapes_records
     from dclip_core.train.distill import load_student, train_student
     from dclip_core.train.events import EventSink
     from dclip_core.train.regions import RegionCache
@@ -248,15 +248,15 @@ def _shapes_detector(
 ) -> tuple[str, dict[str, Any]]:
     """Train (or reuse) the YOLO of the world's boxes; its registered name and how well it finds
     the test scenes' objects."""
-    from dclip_core.data.shapes import load_scenes
-    from dclip_core.data.shapes_detector import (
+    from dclip_core.models.detector import create_detector
+    from dclip_core.shapes.detector import (
         DETECTOR_FILE,
         DetectorConfig,
         box_recall,
         register_trained_detector,
         train_shapes_detector,
     )
-    from dclip_core.models.detector import create_detector
+    from dclip_core.shapes.scenes import load_scenes
 
     detector_config = DetectorConfig(epochs=config.detector_epochs)
     key = "-".join(str(v) for v in asdict(detector_config).values())

@@ -168,8 +168,8 @@ def _fill_cache(model: str, records: list[Any], cache_dir: Path, args: dict[str,
 
 def _bench_model(model: str, args: dict[str, Any]) -> dict[str, Any]:
     """Everything for one model, in a child process."""
-    from dclip_core.data.shapes import write_shapes_dataset
     from dclip_core.models.registry import get_model_spec
+    from dclip_core.shapes.scenes import write_shapes_dataset
     from dclip_core.train.datasets import read_caption_folder
 
     batch, steps = args["batch_size"], args["steps"]

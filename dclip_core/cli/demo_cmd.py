@@ -57,8 +57,8 @@ def _say(line: str) -> None:
 
 def _sample_search(photos: Path) -> int:
     """Print the top 10 for :data:`SAMPLE_QUERY`, each checked against the scenes' ground truth."""
-    from dclip_core.data.shapes_world import scenes_by_file
     from dclip_core.library.regions import describe_box
+    from dclip_core.shapes.world import scenes_by_file
 
     captured = io.StringIO()
     with contextlib.redirect_stdout(captured):
@@ -81,7 +81,7 @@ def _sample_search(photos: Path) -> int:
 
 def run_demo(args: argparse.Namespace) -> int:
     from dclip_core.config import load_settings, save_settings
-    from dclip_core.data.shapes_demo import (
+    from dclip_core.shapes.demo import (
         DEMO_BANNER,
         DEMO_BUNDLE,
         DEMO_PRETRAIN_STEPS,

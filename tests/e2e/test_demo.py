@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from dclip_core.data.shapes_world import scenes_by_file
+from dclip_core.shapes.world import scenes_by_file
 from tests.helpers.shapes_demo import dclip, shared_demo
 
 

@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 
 from dclip_core.cli import main
-from dclip_core.data.shapes import Scene
-from dclip_core.data.shapes_demo import DEMO_REGIONS
-from dclip_core.data.shapes_world import scenes_by_file
+from dclip_core.shapes.demo import DEMO_REGIONS
+from dclip_core.shapes.scenes import Scene
+from dclip_core.shapes.world import scenes_by_file
 from tests.helpers.shapes_demo import dclip, shared_demo
 
 

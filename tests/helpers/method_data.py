@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dclip_core.data.shapes import write_shapes_dataset
+from dclip_core.shapes.scenes import write_shapes_dataset
 from dclip_core.train.datasets import BoxLabel, CaptionedImage
 from dclip_core.train.recipes import Recipe, load_recipe
 

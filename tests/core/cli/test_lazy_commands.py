@@ -115,7 +115,7 @@ def test_a_search_imports_no_other_commands_code() -> None:
     loaded = _modules_loaded_by(["search", "--help"])
     command_modules = {m for m in loaded if m.startswith("dclip_core.cli.")}
     assert command_modules == {"dclip_core.cli.library_cmd"}
-    for heavy in ("dclip_core.bench", "dclip_core.train", "dclip_core.export", "dclip_core.data"):
+    for heavy in ("dclip_core.bench", "dclip_core.train", "dclip_core.export", "dclip_core.shapes"):
         assert heavy not in loaded
     assert "torch" not in loaded
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from dclip_core.cli import main
-from dclip_core.data.shapes import write_shapes_dataset
 from dclip_core.runtime.bundle import load_manifest
+from dclip_core.shapes.scenes import write_shapes_dataset
 
 
 def _events(out: str) -> list[dict[str, object]]:

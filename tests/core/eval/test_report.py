@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dclip_core.data.shapes import generate_scenes
 from dclip_core.errors import DatasetError
 from dclip_core.eval.embedders import BundleEmbedder, open_embedder
 from dclip_core.eval.report import evaluate_models
 from dclip_core.eval.tasks import ClassFolderDataset, evaluate_retrieval
+from dclip_core.shapes.scenes import generate_scenes
 from tests.helpers.method_data import shapes_records
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from dclip_core.cli import main
-from dclip_core.data.shapes import write_shapes_dataset
+from dclip_core.shapes.scenes import write_shapes_dataset
 
 
 def _losses(stdout: str) -> list[float]:

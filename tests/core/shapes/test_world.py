@@ -5,8 +5,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from dclip_core.data.shapes_eval import WorldScores, summarise
-from dclip_core.data.shapes_world import (
+from dclip_core.shapes.evaluation import WorldScores, summarise
+from dclip_core.shapes.world import (
     CLOSE_UPS_FILE,
     WorldSize,
     build_world,
@@ -105,6 +105,6 @@ def test_summary_gives_mean_and_spread_over_seeds() -> None:
 
 
 def _rgb(colour: str) -> tuple[int, int, int]:
-    from dclip_core.data.shapes import COLOURS
+    from dclip_core.shapes.scenes import COLOURS
 
     return COLOURS[colour]

@@ -5,7 +5,7 @@ No pretrained detector can be downloaded here, and a COCO detector would not kno
 anyway, so ``dclip bench shapes --detector yolo`` trains an ultralytics YOLOv8n from its yaml on
 the pretraining scenes' ground-truth boxes (one class, "shape"), registers the result as a
 detector of its own (``shapes-yolo-<sha12>``, weights verified in the weights cache, like
-:func:`dclip_core.data.shapes_model.register_trained_base`), and the region cache runs it like
+:func:`dclip_core.shapes.pretrain.register_trained_base`), and the region cache runs it like
 any registered detector.
 """
 
@@ -18,8 +18,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from dclip_core.config.paths import atomic_write_bytes, atomic_write_text, get_paths
-from dclip_core.data.shapes import Scene, load_scenes
-from dclip_core.data.shapes_world import ShapesWorld
 from dclip_core.errors import TrainingError
 from dclip_core.models.detector import (
     Box,
@@ -30,6 +28,8 @@ from dclip_core.models.detector import (
     register_detector,
 )
 from dclip_core.runtime.bundle import sha256_file
+from dclip_core.shapes.scenes import Scene, load_scenes
+from dclip_core.shapes.world import ShapesWorld
 
 SHAPES_DETECTOR = "shapes-yolo"
 DATA_FILE = "data.yaml"

@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 
 from dclip_core.config import get_paths
-from dclip_core.data.shapes_demo import (
+from dclip_core.shapes.demo import (
     DEMO_MODEL_FILE,
     build_demo,
     demo_bundle,
     demo_model_is_current,
 )
-from dclip_core.data.shapes_world import WorldSize
+from dclip_core.shapes.world import WorldSize
 
 TINY = WorldSize(pretrain=8, finetune=1, test=4, seed=3)
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from dclip_core.data.shapes import (
+from dclip_core.shapes.scenes import (
     COLOURS,
     describe,
     generate_scenes,

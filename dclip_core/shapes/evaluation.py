@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from dclip_core.data.shapes import describe
-from dclip_core.data.shapes_world import ShapesWorld, scenes_by_file, shapes_records
 from dclip_core.eval.embedders import Embedder
 from dclip_core.eval.tasks import ClassFolderDataset, evaluate_retrieval, evaluate_zero_shot
+from dclip_core.shapes.scenes import describe
+from dclip_core.shapes.world import ShapesWorld, scenes_by_file, shapes_records
 
 # The world's own wording: class prompts read like its captions ("a red circle").
 ZERO_SHOT_TEMPLATES = ("a {}",)
@@ -111,10 +111,10 @@ def teacher_diagnostics(
     """
     import torch
 
-    from dclip_core.data.shapes_world import shapes_records
     from dclip_core.models.teacher import load_teacher
     from dclip_core.models.text_features import FrozenTextEncoder
     from dclip_core.runtime.tokenizer import ClipTokenizer
+    from dclip_core.shapes.world import shapes_records
     from dclip_core.train.teacher_trainer import pad_regions
 
     loaded = load_teacher(teacher_path)

@@ -9,11 +9,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from dclip_core.data.shapes_model import BASE_FILE, PretrainingStoppedError, pretrain_base
-from dclip_core.data.shapes_recipe import PretrainConfig, pretrain_recipe_id
-from dclip_core.data.shapes_world import WorldSize, build_world
 from dclip_core.models.clip import create_clip
 from dclip_core.models.registry import get_model_spec
+from dclip_core.shapes.pretrain import BASE_FILE, PretrainingStoppedError, pretrain_base
+from dclip_core.shapes.recipe import PretrainConfig, pretrain_recipe_id
+from dclip_core.shapes.world import WorldSize, build_world
 from dclip_core.train.events import EventSink
 
 

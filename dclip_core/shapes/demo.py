@@ -2,7 +2,7 @@
 
 Everything lives under one demo home (``<data dir>/demo``), used as ``DCLIP_HOME`` while the demo
 runs, so the demo's library, settings and model never mix with the user's own photos. The model is
-``shapes-tiny`` pretrained by :mod:`dclip_core.data.shapes_model` (a few minutes on a laptop CPU,
+``shapes-tiny`` pretrained by :mod:`dclip_core.shapes.pretrain` (a few minutes on a laptop CPU,
 once), exported through the ordinary exporter into the bundle ``shapes-demo``.
 """
 
@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dclip_core.config.paths import atomic_write_text, get_paths
-from dclip_core.data.shapes_recipe import PretrainConfig, pretrain_recipe_id
-from dclip_core.data.shapes_world import PRETRAIN_STEPS, ShapesWorld, WorldSize, build_world
+from dclip_core.shapes.recipe import PretrainConfig, pretrain_recipe_id
+from dclip_core.shapes.world import PRETRAIN_STEPS, ShapesWorld, WorldSize, build_world
 
 DEMO_BUNDLE = "shapes-demo"
 # Which pretraining made the demo's bundle (``{"recipe": pretrain_recipe_id(...)}``).
@@ -84,8 +84,8 @@ def build_demo(
         world: sizes of the world; the demo library is its ``test`` part.
         progress: receives one line per phase.
     """
-    from dclip_core.data.shapes_model import pretrain_base, register_trained_base
     from dclip_core.export import export_model
+    from dclip_core.shapes.pretrain import pretrain_base, register_trained_base
 
     say = progress or (lambda _line: None)
     if rebuild and home.exists():

@@ -9,16 +9,16 @@ from pathlib import Path
 import pytest
 
 from dclip_core.config import get_paths
-from dclip_core.data.shapes import load_scenes
-from dclip_core.data.shapes_detector import (
+from dclip_core.models.detector import create_detector
+from dclip_core.shapes.detector import (
     DetectorConfig,
     box_recall,
     register_trained_detector,
     train_shapes_detector,
     write_yolo_dataset,
 )
-from dclip_core.data.shapes_world import ShapesWorld, WorldSize, build_world, shapes_records
-from dclip_core.models.detector import create_detector
+from dclip_core.shapes.scenes import load_scenes
+from dclip_core.shapes.world import ShapesWorld, WorldSize, build_world, shapes_records
 from dclip_core.train.regions import RegionCache
 
 

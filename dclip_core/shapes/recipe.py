@@ -1,6 +1,6 @@
 """The recipe of the shapes world's base model, torch-free.
 
-What :func:`dclip_core.data.shapes_model.pretrain_base` does is decided here, so that callers that
+What :func:`dclip_core.shapes.pretrain.pretrain_base` does is decided here, so that callers that
 must not import torch (the app reopening a finished demo) can tell whether cached weights were
 trained by this recipe.
 """
@@ -11,8 +11,8 @@ import dataclasses
 import hashlib
 import json
 
-from dclip_core.data.shapes_world import PRETRAIN_STEPS
 from dclip_core.models.registry import get_model_spec
+from dclip_core.shapes.world import PRETRAIN_STEPS
 
 SHAPES_MODEL = "shapes-tiny"
 # CLIP's initial temperature; learning it buys nothing in a few hundred steps.

@@ -29,7 +29,7 @@ from pathlib import Path
 from PIL import Image
 
 from dclip_core.config.paths import atomic_write_text
-from dclip_core.data.shapes import (
+from dclip_core.shapes.scenes import (
     CAPTIONS_FILE,
     SCENES_FILE,
     Scene,

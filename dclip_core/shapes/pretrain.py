@@ -31,14 +31,14 @@ import open_clip
 import torch
 from torch import nn
 
-from dclip_core.data.shapes_recipe import PRETRAIN_TEMPERATURE, SHAPES_MODEL, PretrainConfig
-from dclip_core.data.shapes_world import ShapesWorld, shapes_records
 from dclip_core.errors import TrainingError
 from dclip_core.eval.embedders import load_pixels
 from dclip_core.models.clip import create_clip
 from dclip_core.models.registry import ModelSpec, WeightsSource, get_model_spec, register_model
 from dclip_core.runtime.bundle import sha256_file
 from dclip_core.runtime.tokenizer import ClipTokenizer
+from dclip_core.shapes.recipe import PRETRAIN_TEMPERATURE, SHAPES_MODEL, PretrainConfig
+from dclip_core.shapes.world import ShapesWorld, shapes_records
 from dclip_core.train.batching import Example
 from dclip_core.train.checkpoint import save_weights
 from dclip_core.train.datasets import read_caption_folder
