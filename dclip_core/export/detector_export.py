@@ -1,5 +1,7 @@
 """The YOLO detector as one ONNX graph with NMS inside, for the visualizer's torch-free path.
 
+:class:`~dclip_core.runtime.detector.OnnxDetector` runs what this module writes.
+
 We trace our own :class:`~dclip_core.models.detector.YoloDetector` module (network + class-aware
 NMS) rather than calling ultralytics' exporter: that exporter writes its output next to the
 weights or into the working directory, and bakes the confidence threshold into the graph. Ours
@@ -9,7 +11,7 @@ return the same boxes (tested).
 Graph contract (also stored as JSON in the model's ``dclip.detector`` metadata):
 
 - input ``images``: float32 ``[1, 3, S, S]``, RGB in 0..1, the image letterboxed to S (aspect kept,
-  centred, padded with grey 114) — :func:`dclip_core.models.detector.letterbox`;
+  centred, padded with grey 114) — :func:`dclip_core.runtime.detector.letterbox`;
 - input ``conf_threshold``: float32 scalar, boxes scoring at or below it are dropped;
 - output ``detections``: float32 ``[N, 6]`` = (x1, y1, x2, y2, score, class) in input pixels,
   best first, N <= max_det; undo the letterbox with ``boxes_from_detections``.
@@ -19,25 +21,12 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-from PIL import Image
 
 from dclip_core.config.paths import atomic_write_bytes
-from dclip_core.errors import BundleError, ExportError
-from dclip_core.models.detector import (
-    LETTERBOX_FILL,
-    Box,
-    YoloDetector,
-    boxes_from_detections,
-    letterbox,
-)
-
-METADATA_KEY = "dclip.detector"
-DETECTOR_ONNX_FORMAT = 1
+from dclip_core.errors import ExportError
+from dclip_core.models.detector import YoloDetector
+from dclip_core.runtime.detector import DETECTOR_ONNX_FORMAT, LETTERBOX_FILL, METADATA_KEY
 
 
 def export_detector_onnx(detector: YoloDetector, dest: Path, *, opset: int = 17) -> Path:
@@ -93,54 +82,3 @@ def export_detector_onnx(detector: YoloDetector, dest: Path, *, opset: int = 17)
     return Path(dest)
 
 
-class OnnxDetector:
-    """Runs an exported detector with ONNX Runtime (no torch); implements ``Detector``.
-
-    Args:
-        path: the ``.onnx`` file written by :func:`export_detector_onnx`.
-        conf: score threshold; the exported default when None.
-        providers: ONNX Runtime execution providers.
-    """
-
-    def __init__(
-        self,
-        path: Path,
-        *,
-        conf: float | None = None,
-        providers: Sequence[str] = ("CPUExecutionProvider",),
-    ) -> None:
-        import onnxruntime as ort
-        from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
-
-        # ONNX Runtime's load errors do not share a base class beyond Exception
-        load_errors = (
-            ort_errors.Fail,
-            ort_errors.InvalidArgument,
-            ort_errors.InvalidGraph,
-            ort_errors.InvalidProtobuf,
-            ort_errors.NoSuchFile,
-            ort_errors.RuntimeException,
-        )
-        try:
-            self.session = ort.InferenceSession(str(path), providers=list(providers))
-            meta = self.session.get_modelmeta().custom_metadata_map
-            info: dict[str, Any] = json.loads(meta[METADATA_KEY])
-        except (OSError, KeyError, ValueError, RuntimeError, *load_errors) as exc:
-            raise BundleError(
-                f"{path} is not a DCLIP detector export ({exc}); export it again"
-            ) from exc
-        self.name = str(info["name"])
-        self.imgsz = int(info["imgsz"])
-        self.class_names = [str(n) for n in info["class_names"]]
-        self.conf = float(info["conf"] if conf is None else conf)
-
-    def detect(self, image: Image.Image) -> list[Box]:
-        array, fit = letterbox(image, self.imgsz)
-        (detections,) = self.session.run(
-            ["detections"],
-            {"images": array[None], "conf_threshold": np.array(self.conf, dtype=np.float32)},
-        )
-        return boxes_from_detections(detections, fit, self.class_names)
-
-    def detect_many(self, images: Sequence[Image.Image]) -> list[list[Box]]:
-        return [self.detect(image) for image in images]

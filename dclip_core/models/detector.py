@@ -1,6 +1,7 @@
 """Object detectors that propose the regions DCLIP's teacher attends to.
 
-A :class:`Detector` turns a PIL image into :class:`Box` es. The implementation is ultralytics YOLO,
+A :class:`~dclip_core.runtime.detector.Detector` turns a PIL image into boxes. The implementation
+here is ultralytics YOLO,
 named by :class:`DetectorSpec` s in a registry like the CLIP one: ``yolov8x`` (the paper's),
 ``yolov8n`` (the light default) and ``yolo-test-tiny`` (random init from ultralytics' yaml, for
 tests). Ultralytics is only ever imported through :func:`import_ultralytics`, which first points
@@ -9,7 +10,8 @@ docs/adr/0005-ultralytics-offline.md).
 
 Pre- and post-processing are ours, not ultralytics' predictor: a square letterbox, the network,
 and class-aware NMS in :class:`YoloWithNms` — the same module the ONNX export traces, so the torch
-and ONNX detectors return the same boxes. This module imports torch only inside functions.
+and ONNX detectors return the same boxes. The torch-free half (boxes, letterbox, the ONNX detector)
+lives in :mod:`dclip_core.runtime.detector`. This module imports torch only inside functions.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -32,33 +34,12 @@ from dclip_core.errors import (
     WeightsMissingError,
 )
 from dclip_core.models.download import download_file, sha256_file
+from dclip_core.runtime.detector import Box, boxes_from_detections, letterbox
 
 if TYPE_CHECKING:
     import torch
 
-LETTERBOX_FILL = 114  # ultralytics' padding grey; pretrained YOLO weights expect it
 CLASS_OFFSET = 4096.0  # shifts each class's boxes apart so one NMS call is class-aware
-
-
-class Box(NamedTuple):
-    """A detection in pixels of the image given to the detector."""
-
-    x1: float
-    y1: float
-    x2: float
-    y2: float
-    conf: float
-    label: str
-
-
-class Detector(Protocol):
-    """Anything that proposes boxes for an image."""
-
-    name: str
-
-    def detect(self, image: Image.Image) -> list[Box]: ...
-
-    def detect_many(self, images: Sequence[Image.Image]) -> list[list[Box]]: ...
 
 
 @dataclass(frozen=True)
@@ -117,10 +98,6 @@ def get_detector_spec(name: str) -> DetectorSpec:
     except KeyError:
         known = ", ".join(_REGISTRY)
         raise UnknownModelError(f"unknown detector {name!r}; known detectors: {known}") from None
-
-
-def list_detector_specs() -> list[DetectorSpec]:
-    return list(_REGISTRY.values())
 
 
 def _ultralytics_weights(filename: str) -> DetectorWeights:
@@ -269,47 +246,6 @@ def ensure_detector_weights(
 # --- pre/post-processing (numpy, shared with the ONNX path) ---------------------------------------
 
 
-@dataclass(frozen=True)
-class Letterbox:
-    """How an image was fitted into the square network input: ``input = image * scale + pad``."""
-
-    scale: float
-    pad_x: float
-    pad_y: float
-    width: int
-    height: int
-
-
-def letterbox(image: Image.Image, size: int) -> tuple[np.ndarray, Letterbox]:
-    """Resize keeping the aspect ratio and pad to ``size``x``size`` with grey.
-
-    Returns:
-        float32 array [3, size, size] in 0..1 (RGB), and the transform to undo on boxes.
-    """
-    rgb = image.convert("RGB")
-    width, height = rgb.size
-    scale = min(size / width, size / height)
-    new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
-    canvas = Image.new("RGB", (size, size), (LETTERBOX_FILL,) * 3)
-    pad_x, pad_y = (size - new_w) // 2, (size - new_h) // 2
-    canvas.paste(rgb.resize((new_w, new_h), Image.Resampling.BILINEAR), (pad_x, pad_y))
-    array = np.asarray(canvas, dtype=np.float32).transpose(2, 0, 1) / 255.0
-    return np.ascontiguousarray(array), Letterbox(scale, pad_x, pad_y, width, height)
-
-
-def boxes_from_detections(
-    detections: np.ndarray, fit: Letterbox, class_names: Sequence[str]
-) -> list[Box]:
-    """Map network detections ``[N, 6]`` (x1, y1, x2, y2, score, class) back to image pixels."""
-    boxes = []
-    for x1, y1, x2, y2, score, cls in np.asarray(detections, dtype=np.float64):
-        bx1, bx2 = (float(np.clip((x - fit.pad_x) / fit.scale, 0, fit.width)) for x in (x1, x2))
-        by1, by2 = (float(np.clip((y - fit.pad_y) / fit.scale, 0, fit.height)) for y in (y1, y2))
-        label = class_names[int(cls)] if 0 <= int(cls) < len(class_names) else str(int(cls))
-        boxes.append(Box(bx1, by1, bx2, by2, float(score), label))
-    return boxes
-
-
 # --- the torch detector --------------------------------------------------------------------------
 
 
@@ -358,7 +294,7 @@ def _yolo_with_nms_class() -> type:
 
 
 class YoloDetector:
-    """Ultralytics YOLO with our letterbox and NMS; implements :class:`Detector`.
+    """Ultralytics YOLO with our letterbox and NMS; a :class:`~dclip_core.runtime.detector.Detector`.
 
     Args:
         name: the spec name (part of the region cache key).

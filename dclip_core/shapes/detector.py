@@ -20,14 +20,13 @@ from pathlib import Path
 from dclip_core.config.paths import atomic_write_bytes, atomic_write_text, get_paths
 from dclip_core.errors import TrainingError
 from dclip_core.models.detector import (
-    Box,
-    Detector,
     DetectorSpec,
     DetectorWeights,
     import_ultralytics,
     register_detector,
 )
 from dclip_core.runtime.bundle import sha256_file
+from dclip_core.runtime.detector import Box, Detector
 from dclip_core.shapes.scenes import Scene, load_scenes
 from dclip_core.shapes.world import ShapesWorld
 

@@ -29,8 +29,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from dclip_core.config.paths import atomic_write_bytes, get_paths
 from dclip_core.errors import DatasetError
-from dclip_core.models.detector import Box, YoloDetector, create_detector
+from dclip_core.models.detector import YoloDetector, create_detector
 from dclip_core.models.registry import ModelSpec, get_model_spec
+from dclip_core.runtime.detector import Box
 from dclip_core.train.datasets import BoxLabel, CaptionedImage
 
 if TYPE_CHECKING:

@@ -8,8 +8,9 @@ import pytest
 from PIL import Image, ImageDraw
 
 from dclip_core.errors import BundleError
-from dclip_core.export.detector_export import OnnxDetector, export_detector_onnx
+from dclip_core.export.detector_export import export_detector_onnx
 from dclip_core.models.detector import create_detector
+from dclip_core.runtime.detector import OnnxDetector
 
 
 def photo_like(size: tuple[int, int]) -> Image.Image:

@@ -20,9 +20,9 @@ from dclip_core.models.detector import (
     create_detector,
     get_detector_spec,
     import_ultralytics,
-    letterbox,
     register_detector,
 )
+from dclip_core.runtime.detector import letterbox
 from tests.helpers.local_http import Route, serve_files
 
 REPO = Path(__file__).resolve().parents[3]
