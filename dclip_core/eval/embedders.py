@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from dclip_core.models.registry import ImagePreprocess
+from dclip_core.runtime.preprocess import load_pixels
 
 if TYPE_CHECKING:
     import open_clip
-    import torch
 
 
 class Embedder(Protocol):
@@ -30,17 +30,6 @@ class Embedder(Protocol):
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
         """[N, D] float32, L2-normalised."""
         ...
-
-
-def load_pixels(paths: Sequence[Path], preprocess: ImagePreprocess) -> torch.Tensor:
-    """Decode and preprocess images exactly as an exported bundle does at search time."""
-    import torch
-
-    from dclip_core.runtime.images import load_image
-    from dclip_core.runtime.preprocess import preprocess_batch
-
-    images = [load_image(Path(p)).convert("RGB") for p in paths]
-    return torch.from_numpy(np.ascontiguousarray(preprocess_batch(images, preprocess)))
 
 
 class TorchClipEmbedder:
@@ -77,8 +66,9 @@ class TorchClipEmbedder:
         out = []
         with torch.no_grad():
             for i in range(0, len(paths), self.batch_size):
-                pixels = load_pixels(paths[i : i + self.batch_size], self.preprocess)
-                features = self.model.encode_image(pixels.to(self.device), normalize=True)
+                batch = load_pixels(paths[i : i + self.batch_size], self.preprocess)
+                pixels = torch.from_numpy(batch).to(self.device)
+                features = self.model.encode_image(pixels, normalize=True)
                 out.append(features.float().cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
 

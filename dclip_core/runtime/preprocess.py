@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -63,6 +64,21 @@ def preprocess_batch(images: Sequence[Image.Image], cfg: ImagePreprocess) -> np.
     for index, image in enumerate(images):
         batch[index] = preprocess_image(image, cfg)
     return batch
+
+
+def load_pixels(paths: Sequence[Path], cfg: ImagePreprocess) -> np.ndarray:
+    """Decode image files and preprocess them exactly as an exported bundle does at search time.
+
+    Training and evaluation use this too (``torch.from_numpy`` of the result), so a model is trained
+    and measured on the pixels it will see in the app.
+
+    Returns:
+        float32 array [N, 3, H, W].
+    """
+    from dclip_core.runtime.images import load_image
+
+    images = [load_image(Path(p)).convert("RGB") for p in paths]
+    return np.ascontiguousarray(preprocess_batch(images, cfg))
 
 
 @lru_cache(maxsize=16)

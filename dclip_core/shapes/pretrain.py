@@ -32,10 +32,10 @@ import torch
 from torch import nn
 
 from dclip_core.errors import TrainingError
-from dclip_core.eval.embedders import load_pixels
 from dclip_core.models.clip import create_clip
 from dclip_core.models.registry import ModelSpec, WeightsSource, get_model_spec, register_model
 from dclip_core.runtime.bundle import sha256_file
+from dclip_core.runtime.preprocess import load_pixels
 from dclip_core.runtime.tokenizer import ClipTokenizer
 from dclip_core.shapes.recipe import PRETRAIN_TEMPERATURE, SHAPES_MODEL, PretrainConfig
 from dclip_core.shapes.world import ShapesWorld, shapes_records
@@ -91,7 +91,7 @@ class ContrastivePretrainTask:
         missing = [p for p in paths if p not in self._pixels]
         if missing:
             for path, pixels in zip(
-                missing, load_pixels(missing, self.spec.preprocess), strict=True
+                missing, torch.from_numpy(load_pixels(missing, self.spec.preprocess)), strict=True
             ):
                 self._pixels[path] = pixels
         return torch.stack([self._pixels[p] for p in paths])

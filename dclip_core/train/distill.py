@@ -24,11 +24,11 @@ import torch
 from torch import nn
 
 from dclip_core.errors import TrainingError
-from dclip_core.eval.embedders import load_pixels
 from dclip_core.models.clip import create_clip
 from dclip_core.models.registry import ImagePreprocess, get_model_spec
 from dclip_core.models.teacher import CrossModalTeacher, load_teacher
 from dclip_core.models.text_features import FrozenTextEncoder
+from dclip_core.runtime.preprocess import load_pixels
 from dclip_core.runtime.tokenizer import ClipTokenizer
 from dclip_core.train.batching import CaptionedRecord, Example
 from dclip_core.train.checkpoint import save_weights
@@ -139,7 +139,8 @@ class StudentTask:
         regions, region_mask = region_batch(self.regions, examples, self.device)
         with torch.no_grad():
             target = self.teacher(text.spans, text.span_mask, regions, region_mask)
-        pixels = load_pixels([e.record.path for e in examples], self.preprocess).to(self.device)
+        paths = [e.record.path for e in examples]
+        pixels = torch.from_numpy(load_pixels(paths, self.preprocess)).to(self.device)
         image, student_text = module(pixels, text.input_ids if self.text_trainable else None)
         r = self.recipe
         return hybrid_loss(

@@ -25,13 +25,14 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 
 from dclip_core.config.paths import atomic_write_bytes, get_paths
-from dclip_core.errors import DatasetError
+from dclip_core.errors import DatasetError, ImageDecodeError
 from dclip_core.models.detector import YoloDetector, create_detector
 from dclip_core.models.registry import ModelSpec, get_model_spec
 from dclip_core.runtime.detector import Box
+from dclip_core.runtime.images import load_image
 from dclip_core.train.datasets import BoxLabel, CaptionedImage
 
 if TYPE_CHECKING:
@@ -76,19 +77,15 @@ class CacheStats:
 
 
 def load_rgb(path: Path) -> Image.Image:
-    """Open an image as RGB with its EXIF orientation applied (first frame of animations).
+    """Open an image as RGB, upright, with the library's decoder (first frame of animations).
 
     Raises:
         DatasetError: the file is missing or not a decodable image.
     """
     try:
-        with Image.open(path) as image:
-            image.seek(0)
-            return ImageOps.exif_transpose(image).convert("RGB")
-    except (OSError, UnidentifiedImageError, ValueError) as exc:
-        raise DatasetError(
-            f"cannot decode image {path}: {exc}; fix or remove it from the dataset"
-        ) from exc
+        return load_image(path).convert("RGB")
+    except ImageDecodeError as exc:
+        raise DatasetError(f"{exc}; fix or remove it from the dataset") from exc
 
 
 def clip_image_transform(spec: ModelSpec) -> Callable[[Image.Image], torch.Tensor]:
