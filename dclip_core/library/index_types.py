@@ -7,28 +7,16 @@ from any thread and stops the run after the batch in flight is committed.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 from typing import Literal
 
+from dclip_core.cancel import CancelToken
 from dclip_core.library.ann import AnnParams
 from dclip_core.library.scanner import ScanProblem
 
+__all__ = ["CancelToken", "IndexOptions", "IndexProgress", "IndexReport", "Phase"]
+
 Phase = Literal["scanning", "indexing", "cleaning", "done"]
-
-
-class CancelToken:
-    """Set from any thread to stop an indexing run at the next batch boundary."""
-
-    def __init__(self) -> None:
-        self._event = threading.Event()
-
-    def cancel(self) -> None:
-        self._event.set()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._event.is_set()
 
 
 @dataclass(frozen=True)

@@ -294,7 +294,7 @@ def _yolo_with_nms_class() -> type:
 
 
 class YoloDetector:
-    """Ultralytics YOLO with our letterbox and NMS; a :class:`~dclip_core.runtime.detector.Detector`.
+    """Ultralytics YOLO with our letterbox and NMS; a runtime ``Detector``.
 
     Args:
         name: the spec name (part of the region cache key).

@@ -31,6 +31,7 @@ import open_clip
 import torch
 from torch import nn
 
+from dclip_core.cancel import CancelToken
 from dclip_core.errors import TrainingError
 from dclip_core.models.clip import create_clip
 from dclip_core.models.registry import ModelSpec, WeightsSource, get_model_spec, register_model
@@ -116,8 +117,11 @@ def pretrain_base(
     config: PretrainConfig,
     *,
     events: EventSink | None = None,
+    cancel: CancelToken | None = None,
 ) -> Path:
     """Pretrain ``shapes-tiny`` on ``world.pretrain_dir``; returns ``<run_dir>/base.safetensors``.
+
+    SIGINT/SIGTERM or ``cancel`` stop it with :class:`PretrainingStoppedError`, saving nothing.
 
     The architecture's random init is seeded by ``config.seed``, so two seeds are two independent
     base models.
@@ -161,7 +165,7 @@ def pretrain_base(
                 ctx,
                 meta={"model": SHAPES_MODEL, "stage": task.stage},
             )
-            result = loop.run()
+            result = loop.run(cancel)
             if result.status != "done":
                 # A stopped run (Ctrl-C, SIGTERM) must not leave base weights that a later run
                 # would take for a finished model and reuse.

@@ -23,6 +23,7 @@ import open_clip
 import torch
 from torch import nn
 
+from dclip_core.cancel import CancelToken
 from dclip_core.errors import TrainingError
 from dclip_core.models.clip import create_clip
 from dclip_core.models.registry import ImagePreprocess, get_model_spec
@@ -197,6 +198,7 @@ def train_student(
     ctx: DistContext | None = None,
     resume: bool = False,
     max_steps: int | None = None,
+    cancel: CancelToken | None = None,
     data_summary: dict[str, Any] | None = None,
 ) -> StageResult:
     """Distil a trained teacher into a student CLIP, written to ``<run_dir>/student.safetensors``.
@@ -208,7 +210,7 @@ def train_student(
         run_dir: checkpoints and the final student go here.
         model: the base CLIP; defaults to the teacher's (they must be the same).
         recipe: ``paper`` by default; ignored when resuming.
-        events, ctx, resume, max_steps, data_summary: as in :func:`train_teacher`.
+        events, ctx, resume, max_steps, cancel, data_summary: as in :func:`train_teacher`.
     """
     ctx = ctx or init_distributed()
     events = events or EventSink("text", enabled=ctx.is_main)
@@ -253,7 +255,7 @@ def train_student(
     )
     if checkpoint is not None:
         loop.restore(checkpoint)
-    result = loop.run()
+    result = loop.run(cancel)
     output: Path | None = None
     if result.status == "done" and ctx.is_main:
         output = run_dir / STUDENT_FILE

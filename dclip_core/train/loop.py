@@ -24,6 +24,7 @@ from typing import Any, Literal, Protocol
 import torch
 from torch import nn
 
+from dclip_core.cancel import CancelToken
 from dclip_core.errors import TrainingError
 from dclip_core.train.batching import (
     CaptionedRecord,
@@ -99,13 +100,39 @@ class TrainingResult:
 
 
 class _StopRequest:
-    """Set by SIGINT/SIGTERM; the loop checks it between micro-batches."""
+    """Set by SIGINT/SIGTERM, or by a :class:`CancelToken`; the loop checks it between
+    micro-batches."""
 
-    def __init__(self) -> None:
+    def __init__(self, cancel: CancelToken | None = None) -> None:
         self.signal_name: str | None = None
+        self.cancel = cancel
 
     def __call__(self, signum: int, frame: FrameType | None) -> None:
         self.signal_name = signal.Signals(signum).name
+
+    @property
+    def reason(self) -> str | None:
+        """``"SIGINT"``/``"SIGTERM"``, ``"cancel"``, or None while nobody asked to stop."""
+        if self.signal_name is None and self.cancel is not None and self.cancel.cancelled:
+            return "cancel"
+        return self.signal_name
+
+
+class _StepClock:
+    """Throughput since the last step and the ETA from the mean step time of this run."""
+
+    def __init__(self, start_step: int) -> None:
+        self.start_step = start_step
+        self.started = self.window_start = time.perf_counter()
+        self.samples = 0  # trained since the last step
+
+    def tick(self, step: int, total_steps: int) -> tuple[float, float]:
+        """Samples/s of the step just done and seconds left; resets the sample count."""
+        now = time.perf_counter()
+        rate = self.samples / max(now - self.window_start, 1e-9)
+        self.window_start, self.samples = now, 0
+        per_step = (now - self.started) / max(step - self.start_step, 1)
+        return rate, per_step * (total_steps - step)
 
 
 @contextlib.contextmanager
@@ -311,17 +338,34 @@ class TrainingLoop:
         self.module.train()
         return {name: value / max(count, 1) for name, value in totals.items()}
 
-    def run(self) -> TrainingResult:
-        """Train until the recipe's epochs (or ``max_steps``) are done or a signal stops it."""
+    def run(self, cancel: CancelToken | None = None) -> TrainingResult:
+        """Train until the recipe's epochs (or ``max_steps``) are done, or until SIGINT/SIGTERM or
+        ``cancel`` stops it (then the last step is checkpointed and ``status`` is ``"stopped"``).
+        """
         result = TrainingResult(status="done", position=self.position)
-        stop = _StopRequest()
-        cfg = self.cfg
+        stop = _StopRequest(cancel)
         self.module.train()
+        self._emit_start()
+        clock = _StepClock(self.position.step)
+        with _stop_on_signals(stop):
+            while (
+                result.status == "done"
+                and self.position.epoch < self.cfg.epochs
+                and self.position.step < self.total_steps
+            ):
+                finished_epoch = self._run_epoch(self.position.epoch, result, stop, clock)
+                if not finished_epoch:
+                    break  # stopped, or max_steps reached inside the epoch
+                self._end_epoch(self.position.epoch, result)
+        self._finish(result)
+        return result
+
+    def _emit_start(self) -> None:
         self.events.emit(
             "start",
             stage=self.task.stage,
             total_steps=self.total_steps,
-            epochs=cfg.epochs,
+            epochs=self.cfg.epochs,
             train_samples=len(self.train_set),
             val_samples=len(self.val_set),
             world_size=self.ctx.world_size,
@@ -329,99 +373,104 @@ class TrainingLoop:
             resumed_from=str(self.last_checkpoint) if self.last_checkpoint else None,
             step=self.position.step,
         )
-        started = time.perf_counter()
-        start_step = self.position.step
-        window_start, window_samples = time.perf_counter(), 0
-        with _stop_on_signals(stop):
-            while self.position.epoch < cfg.epochs and self.position.step < self.total_steps:
-                epoch = self.position.epoch
-                batches = micro_batches(
-                    epoch_order(len(self.train_set), cfg.seed, epoch),
-                    cfg.batch_size,
-                    self.ctx.world_size,
+
+    def _run_epoch(
+        self, epoch: int, result: TrainingResult, stop: _StopRequest, clock: _StepClock
+    ) -> bool:
+        """Train the rest of ``epoch`` from ``self.position.batch``.
+
+        Returns:
+            True when every batch of the epoch was trained; False when a stop request or
+            ``max_steps`` ended it early (``result.status`` says which).
+        """
+        batches = micro_batches(
+            epoch_order(len(self.train_set), self.cfg.seed, epoch),
+            self.cfg.batch_size,
+            self.ctx.world_size,
+        )
+        accumulated: list[dict[str, float]] = []
+        batch_index = self.position.batch
+        while batch_index < len(batches) and self.position.step < self.total_steps:
+            # an epoch's leftover micro-batches make one last, shorter accumulation
+            is_last_of_step = (
+                len(accumulated) + 1 == self.cfg.grad_accum or batch_index + 1 == len(batches)
+            )
+            share = rank_share(batches[batch_index], self.ctx)
+            terms = self._micro_step(self._examples(share, epoch), sync=is_last_of_step)
+            if not all(math.isfinite(v) for v in terms.values()):
+                self._fail_non_finite(terms, epoch, batch_index)
+            accumulated.append(terms)
+            clock.samples += len(batches[batch_index])
+            batch_index += 1
+            if is_last_of_step:
+                step_samples = sum(
+                    len(b) for b in batches[batch_index - len(accumulated) : batch_index]
                 )
-                accumulated: list[dict[str, float]] = []
-                batch_index = self.position.batch
-                while batch_index < len(batches) and self.position.step < self.total_steps:
-                    # an epoch's leftover micro-batches make one last, shorter accumulation
-                    step_full = len(accumulated) + 1 == cfg.grad_accum
-                    is_last_of_step = step_full or batch_index + 1 == len(batches)
-                    share = rank_share(batches[batch_index], self.ctx)
-                    terms = self._micro_step(self._examples(share, epoch), sync=is_last_of_step)
-                    if not all(math.isfinite(v) for v in terms.values()):
-                        self._fail_non_finite(terms, epoch, batch_index)
-                    accumulated.append(terms)
-                    window_samples += len(batches[batch_index])
-                    batch_index += 1
-                    if is_last_of_step:
-                        grad_norm = self._optimizer_step()
-                        self.position = DataPosition(
-                            epoch=epoch,
-                            batch=batch_index,
-                            step=self.position.step + 1,
-                            samples=self.position.samples
-                            + sum(
-                                len(b)
-                                for b in batches[batch_index - len(accumulated) : batch_index]
-                            ),
-                        )
-                        mean_terms = {
-                            k: sum(t[k] for t in accumulated) / len(accumulated)
-                            for k in accumulated[0]
-                        }
-                        accumulated = []
-                        now = time.perf_counter()
-                        rate = window_samples / max(now - window_start, 1e-9)
-                        window_start, window_samples = now, 0
-                        done_steps = self.position.step - start_step
-                        per_step = (now - started) / max(done_steps, 1)
-                        record = {"step": self.position.step, **mean_terms}
-                        result.history.append(record)
-                        self.events.emit(
-                            "step",
-                            stage=self.task.stage,
-                            epoch=epoch,
-                            total_steps=self.total_steps,
-                            lr=self.scheduler.get_last_lr()[0],
-                            samples_per_s=round(rate, 3),
-                            eta_s=round(per_step * (self.total_steps - self.position.step), 1),
-                            grad_norm=grad_norm,
-                            **record,
-                        )
-                        if cfg.checkpoint_every and self.position.step % cfg.checkpoint_every == 0:
-                            self.save("every")
-                    if any_rank(stop.signal_name is not None, self.ctx):
-                        # Partial accumulation is discarded: the checkpoint holds the last step.
-                        self.optimizer.zero_grad(set_to_none=True)
-                        result.status = "stopped"
-                        result.stop_signal = stop.signal_name or "signal"
-                        break
-                if result.status == "stopped":
-                    break
-                # epoch finished (or max_steps reached inside it)
-                if batch_index >= len(batches):
-                    self.position = DataPosition(
-                        epoch=epoch + 1,
-                        batch=0,
-                        step=self.position.step,
-                        samples=self.position.samples,
-                    )
-                    val = self.validate()
-                    if val:
-                        result.val_history.append({"epoch": epoch, **val})
-                        self.events.emit(
-                            "eval",
-                            stage=self.task.stage,
-                            epoch=epoch,
-                            step=self.position.step,
-                            **{f"val_{k}": v for k, v in val.items()},
-                        )
-                    self.events.emit(
-                        "epoch", stage=self.task.stage, epoch=epoch, step=self.position.step
-                    )
-                    self.save("epoch")
-                else:
-                    break
+                self._complete_step(epoch, batch_index, step_samples, accumulated, result, clock)
+                accumulated = []
+            if any_rank(stop.reason is not None, self.ctx):
+                # Partial accumulation is discarded: the checkpoint holds the last step.
+                self.optimizer.zero_grad(set_to_none=True)
+                result.status = "stopped"
+                result.stop_signal = stop.reason or "signal"
+                return False
+        return batch_index >= len(batches)
+
+    def _complete_step(
+        self,
+        epoch: int,
+        batch_index: int,
+        step_samples: int,
+        accumulated: list[dict[str, float]],
+        result: TrainingResult,
+        clock: _StepClock,
+    ) -> None:
+        """Apply the accumulated gradients, advance the position, report, maybe checkpoint."""
+        grad_norm = self._optimizer_step()
+        self.position = DataPosition(
+            epoch=epoch,
+            batch=batch_index,
+            step=self.position.step + 1,
+            samples=self.position.samples + step_samples,
+        )
+        mean_terms = {k: sum(t[k] for t in accumulated) / len(accumulated) for k in accumulated[0]}
+        rate, eta_s = clock.tick(self.position.step, self.total_steps)
+        record = {"step": self.position.step, **mean_terms}
+        result.history.append(record)
+        self.events.emit(
+            "step",
+            stage=self.task.stage,
+            epoch=epoch,
+            total_steps=self.total_steps,
+            lr=self.scheduler.get_last_lr()[0],
+            samples_per_s=round(rate, 3),
+            eta_s=round(eta_s, 1),
+            grad_norm=grad_norm,
+            **record,
+        )
+        if self.cfg.checkpoint_every and self.position.step % self.cfg.checkpoint_every == 0:
+            self.save("every")
+
+    def _end_epoch(self, epoch: int, result: TrainingResult) -> None:
+        """Move to the next epoch, validate, and checkpoint."""
+        self.position = DataPosition(
+            epoch=epoch + 1, batch=0, step=self.position.step, samples=self.position.samples
+        )
+        val = self.validate()
+        if val:
+            result.val_history.append({"epoch": epoch, **val})
+            self.events.emit(
+                "eval",
+                stage=self.task.stage,
+                epoch=epoch,
+                step=self.position.step,
+                **{f"val_{k}": v for k, v in val.items()},
+            )
+        self.events.emit("epoch", stage=self.task.stage, epoch=epoch, step=self.position.step)
+        self.save("epoch")
+
+    def _finish(self, result: TrainingResult) -> None:
+        """Checkpoint the last step (unless the epoch's checkpoint already holds it)."""
         if result.status == "stopped":
             self.save("stopped")
             self.events.emit(
@@ -435,7 +484,6 @@ class TrainingLoop:
             self.save("end")
         result.position = self.position
         result.last_checkpoint = self.last_checkpoint
-        return result
 
     def _fail_non_finite(self, terms: dict[str, float], epoch: int, batch: int) -> None:
         bad = ", ".join(f"{k}={v}" for k, v in terms.items() if not math.isfinite(v))

@@ -16,6 +16,7 @@ import open_clip
 import torch
 from torch import nn
 
+from dclip_core.cancel import CancelToken
 from dclip_core.models.clip import create_clip
 from dclip_core.models.registry import get_model_spec
 from dclip_core.models.teacher import CrossModalTeacher, save_teacher
@@ -166,6 +167,7 @@ def train_teacher(
     ctx: DistContext | None = None,
     resume: bool = False,
     max_steps: int | None = None,
+    cancel: CancelToken | None = None,
     data_summary: dict[str, Any] | None = None,
 ) -> StageResult:
     """Train (or resume training) a teacher; the result is ``<run_dir>/teacher.safetensors``.
@@ -180,6 +182,7 @@ def train_teacher(
         ctx: distributed context (joins torchrun when launched by it, by default).
         resume: continue the run in ``run_dir`` from its latest checkpoint.
         max_steps: stop after this many optimizer steps (benchmarks, smoke runs).
+        cancel: stops the run after the current step, checkpointed, like SIGINT.
         data_summary: what the data was, recorded in ``run.json``.
 
     Raises:
@@ -219,7 +222,7 @@ def train_teacher(
     )
     if checkpoint is not None:
         loop.restore(checkpoint)
-    result = loop.run()
+    result = loop.run(cancel)
     output: Path | None = None
     if result.status == "done" and ctx.is_main:
         output = run_dir / TEACHER_FILE

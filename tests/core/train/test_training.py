@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import torch
 
+from dclip_core.cancel import CancelToken
 from dclip_core.errors import TrainingError
 from dclip_core.models.clip import create_clip
 from dclip_core.models.teacher import load_teacher
@@ -124,6 +125,37 @@ def test_resumed_run_equals_uninterrupted_run(
         torch.testing.assert_close(b[name], a[name], rtol=0, atol=0)
     full_curve = [s["loss"] for s in full_events.of("step")]
     assert [s["loss"] for s in second.of("step")] == full_curve[6:]
+
+
+def test_a_cancel_token_stops_like_a_signal_and_the_run_resumes(
+    records: list[Any], regions: RegionCache, tmp_path: Path
+) -> None:
+    cancel = CancelToken()
+
+    def cancel_at_step_4(event: dict[str, Any]) -> None:
+        if event["event"] == "step" and event["step"] == 4:
+            cancel.cancel()  # as the app's worker does, from another thread
+
+    rec = Recorder()
+    events = EventSink("none", listeners=[rec, cancel_at_step_4])
+    run_dir = tmp_path / "cancelled"
+    stopped = train_teacher(
+        records,
+        model=MODEL,
+        regions=regions,
+        run_dir=run_dir,
+        events=events,
+        recipe=tiny_recipe(),
+        cancel=cancel,
+    )
+    assert stopped.status == "stopped"
+    assert stopped.stop_signal == "cancel"
+    assert rec.of("stopped")[0]["step"] == 4
+    assert stopped.output is None
+    assert latest_checkpoint(run_dir) is not None
+    resumed = _teacher(records, regions, run_dir, Recorder(), resume=True)
+    assert resumed.status == "done"
+    assert resumed.output is not None
 
 
 class PoisonedRegions:
