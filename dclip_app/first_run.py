@@ -2,7 +2,9 @@
 
 It offers to download the default model (progress, cancel, retry), to import a weights file, or —
 offline — to try the demo. Once weights are there it prepares (exports) the bundle in a child
-process and emits :attr:`FirstRunPanel.model_ready` with the bundle folder.
+process and emits :attr:`FirstRunPanel.model_ready` with the bundle folder. A step that fails is
+said in one sentence (:mod:`dclip_app.messages`); its technical text is behind "Details" and in the
+log.
 
 "Try the demo" builds ``dclip demo``'s offline demo (shapes world, a model trained here, indexed)
 in a child process with its progress lines shown, then opens it in an app window of its own on the
@@ -11,6 +13,7 @@ demo's home, so the user's settings and library stay untouched (ADR 0010).
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -22,12 +25,14 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from dclip_app.demo_setup import BuiltDemo, DemoApp, DemoSizes, build_demo_task, open_demo_app
 from dclip_app.detail_pane import human_size
+from dclip_app.messages import Step, describe_failure
 from dclip_app.model_setup import (
     DownloadProgress,
     ModelState,
@@ -38,11 +43,13 @@ from dclip_app.model_setup import (
 )
 from dclip_app.resources import icon
 from dclip_app.workers import Worker, WorkerPool
-from dclip_core.errors import WeightsMissingError
+
+log = logging.getLogger(__name__)
 
 # How long the demo window gets to start before the panel checks that it did not fail at once.
 DEMO_START_CHECK_MS = 3000
 DEMO_LOG_LINES = 200
+DETAILS_HEIGHT = 150
 
 
 class FirstRunPanel(QWidget):
@@ -119,9 +126,23 @@ class FirstRunPanel(QWidget):
         self.error_label = QLabel()
         self.error_label.setObjectName("FirstRunError")
         self.error_label.setWordWrap(True)
+        self.error_label.setTextFormat(Qt.TextFormat.PlainText)
         self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.retry_button = QPushButton(icon("rescan"), "Retry")
         self.retry_button.clicked.connect(lambda: self._last_action())
+        # The technical text of an error (paths, URLs, errno) stays out of the way, one click off.
+        self.details_button = QToolButton()
+        self.details_button.setText("Details")
+        self.details_button.setCheckable(True)
+        self.details_button.setAutoRaise(True)
+        self.details_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.details_button.toggled.connect(self._show_details)
+        self.details = QPlainTextEdit()
+        self.details.setObjectName("FirstRunDetails")
+        self.details.setReadOnly(True)  # selectable and copyable, for a bug report
+        self.details.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
+        self.details.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.details.setFixedHeight(DETAILS_HEIGHT)
 
         header = QHBoxLayout()
         header.addWidget(logo)
@@ -136,6 +157,7 @@ class FirstRunPanel(QWidget):
         progress_row.addWidget(self.cancel_button)
         error_row = QHBoxLayout()
         error_row.addWidget(self.error_label, 1)
+        error_row.addWidget(self.details_button, 0, Qt.AlignmentFlag.AlignTop)
         error_row.addWidget(self.retry_button, 0, Qt.AlignmentFlag.AlignTop)
 
         inner = QVBoxLayout(card)
@@ -148,6 +170,7 @@ class FirstRunPanel(QWidget):
         inner.addWidget(self.demo_log)
         inner.addLayout(progress_row)
         inner.addLayout(error_row)
+        inner.addWidget(self.details)
 
         outer = QVBoxLayout(self)
         outer.addStretch(1)
@@ -211,7 +234,7 @@ class FirstRunPanel(QWidget):
             "download weights",
             on_progress=self._show_download_progress,
             on_result=lambda _path: self._weights_arrived(),
-            on_error=self._failed,
+            on_error=lambda error: self._failed(error, "download"),
             on_cancelled=self._cancelled,
         )
 
@@ -238,7 +261,7 @@ class FirstRunPanel(QWidget):
             "import weights",
             on_progress=lambda text: self.progress_label.setText(str(text)),
             on_result=lambda _path: self._weights_arrived(),
-            on_error=self._failed,
+            on_error=lambda error: self._failed(error, "import"),
             on_cancelled=self._cancelled,
         )
 
@@ -284,7 +307,7 @@ class FirstRunPanel(QWidget):
             "export bundle",
             on_progress=lambda line: self.progress_label.setText(f"Preparing the model: {line}"),
             on_result=self._bundle_ready,
-            on_error=self._failed,
+            on_error=lambda error: self._failed(error, "prepare"),
             on_cancelled=self._cancelled,
         )
 
@@ -346,15 +369,15 @@ class FirstRunPanel(QWidget):
             f"Full log: {app.log}"
         )
 
-    def _failed(self, error: BaseException) -> None:
+    def _failed(self, error: BaseException, step: Step | None = None) -> None:
+        """Say what failed in one sentence; the exception's full text goes behind Details."""
         self._set_busy(False)
-        if isinstance(error, WeightsMissingError):
-            self.show_error(
-                f"You seem to be offline, or the download server cannot be reached. {error}\n"
-                "You can import the weights file instead, or try the demo."
-            )
-        else:
-            self.show_error(str(error))
+        message = describe_failure(error, step)
+        # The worker logged the traceback; this line ties it to what the user was told.
+        log.warning(
+            "%s failed: %s\n%s", step or "a first-run step", message.summary, message.details
+        )
+        self.show_error(message.summary, message.details)
 
     def _cancelled(self) -> None:
         self._set_busy(False)
@@ -380,10 +403,22 @@ class FirstRunPanel(QWidget):
             self.progress.setRange(0, 0)
             self.progress_label.setText(text)
 
-    def show_error(self, message: str | None) -> None:
+    def show_error(self, message: str | None, details: str | None = None) -> None:
+        """Show ``message`` (one sentence) with Retry, and ``details`` behind the Details button;
+        ``None`` clears the error."""
+        shown = message is not None
         self.error_label.setText(message or "")
-        self.error_label.setVisible(message is not None)
-        self.retry_button.setVisible(message is not None)
+        self.error_label.setVisible(shown)
+        self.retry_button.setVisible(shown)
+        self.details.setPlainText(details or "")
+        self.details_button.setVisible(shown and bool(details))
+        self.details_button.setChecked(False)
+        self._show_details(False)
+
+    def _show_details(self, shown: bool) -> None:
+        self.details.setVisible(shown)
+        arrow = Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow
+        self.details_button.setArrowType(arrow)
 
     @property
     def busy(self) -> bool:

@@ -151,9 +151,10 @@ def test_a_failed_build_says_why_and_offers_retry(qtbot: QtBot, fresh_window: Ma
     demo_home().write_text("in the way")
     click(qtbot, panel, "demo_button")
     qtbot.waitUntil(lambda: not panel.error_label.isHidden(), timeout=60_000)
-    message = panel.error_label.text()
-    assert message.startswith("building the demo failed: cannot create the demo folder")
-    assert str(demo_home()) in message
+    assert panel.error_label.text().startswith("Building the demo did not work — retry")
+    details = panel.details.toPlainText()  # the why, one click away
+    assert details.startswith("DemoError: building the demo failed: cannot create the demo folder")
+    assert str(demo_home()) in details
     assert panel.retry_button.isVisible()
     assert panel.demo_button.isEnabled()
     assert not panel.busy
