@@ -9,7 +9,7 @@ from typing import Any
 
 from dclip_core.cli import command, warn_meaningless
 from dclip_core.errors import BundleError, UnknownModelError
-from dclip_core.models import ModelSpec, get_model_spec, list_model_specs
+from dclip_core.models import ModelSpec, WeightsSource, get_model_spec, list_model_specs
 
 
 @command("models", "list, inspect, download and import models")
@@ -23,9 +23,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     p_download = sub.add_parser(
         "download",
         help="download a model's weights into the cache (verified by sha256)",
-        description="Download a model's weights into the cache and verify their sha256. "
-        "DCLIP_WEIGHTS_MIRROR=URL fetches from URL/<file name> instead; DCLIP_OFFLINE=1 never "
-        "uses the network.",
+        description="Download a model's weights into the cache and verify their sha256: from the "
+        "Hugging Face Hub first (HF_ENDPOINT=URL names a Hub mirror), then the model's other "
+        "sources. DCLIP_WEIGHTS_MIRROR=URL fetches the other sources from URL/<file name> instead "
+        "(and skips the Hub unless HF_ENDPOINT is set); DCLIP_OFFLINE=1 never uses the network.",
     )
     p_download.add_argument("name", metavar="NAME", help="model name (see `dclip models list`)")
     p_download.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -34,8 +35,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     p_import = sub.add_parser(
         "import",
         help="register a weights file you downloaded yourself (e.g. on another machine)",
-        description="Copy a weights file into the cache after checking that its sha256 is the "
-        "one pinned for the model.",
+        description="Copy a weights file into the cache after checking that it is one of the "
+        "model's files: by its pinned sha256, or, for a Hub safetensors file whose sha256 DCLIP "
+        "does not pin, by holding exactly the model's parameters (its sha256 is then recorded).",
     )
     p_import.add_argument("name", metavar="NAME", help="model name (see `dclip models list`)")
     p_import.add_argument("path", metavar="PATH", type=Path, help="the weights file")
@@ -134,6 +136,7 @@ def run_info(args: argparse.Namespace) -> int:
         info["weights"] = {
             "needed": spec.weights is not None,
             "path": str(cached) if cached else None,
+            "sources": [_describe_source(spec, source) for source in spec.weights_sources],
             "state": "random init (no weights)"
             if spec.weights is None
             else ("cached" if cached else f"missing (run `dclip models download {spec.name}`)"),
@@ -164,6 +167,34 @@ def run_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _describe_source(spec: ModelSpec, source: WeightsSource) -> dict[str, Any]:
+    """A source as ``models info`` shows it: where, which revision, which hash is expected."""
+    from dclip_core.models.hub_download import hub_endpoint
+    from dclip_core.models.weights import weights_file_path
+    from dclip_core.models.weights_stamp import expected_sha256, read_stamp
+
+    record = read_stamp(weights_file_path(spec, source))
+    sha256 = expected_sha256(source, record)
+    row = source.to_json()
+    if source.hub is None:
+        row["text"] = f"{source.label or 'URL'}: {source.urls[0]} (sha256 {source.sha256})"
+        return row
+    revision = source.hub.revision or (record.revision if record and sha256 else None)
+    pinned = "pinned" if source.hub.revision else ("recorded" if revision else "not pinned")
+    if source.sha256:
+        expected = f"sha256 {source.sha256}"
+    elif sha256:
+        expected = f"sha256 {sha256} (recorded at the first download)"
+    else:
+        expected = "sha256 as the Hub declares it for the LFS file at that revision, then recorded"
+    row.update(endpoint=hub_endpoint(), revision=revision, expected_sha256=sha256)
+    row["text"] = (
+        f"{source.label}: {source.hub.repo_id}, {source.hub.filename} at revision "
+        f"{revision or 'main'} ({pinned}; {expected}) from {hub_endpoint()}"
+    )
+    return row
+
+
 def _print_info(info: dict[str, Any], bundle_dir: Path) -> None:
     rows: list[tuple[str, str]] = []
     if info["model"] is not None:
@@ -173,6 +204,8 @@ def _print_info(info: dict[str, Any], bundle_dir: Path) -> None:
         rows.append(("embed dim", str(model["embed_dim"])))
         state = weights["state"] + (f": {weights['path']}" if weights["path"] else "")
         rows.append(("weights", state))
+        for number, source in enumerate(weights["sources"], start=1):
+            rows.append((f"source {number}", source["text"]))
     bundle = info["bundle"]
     if bundle is None:
         rows.append(("bundle", f"not exported yet (would be {bundle_dir})"))

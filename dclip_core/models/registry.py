@@ -40,15 +40,98 @@ class ImagePreprocess:
         }
 
 
+HUB_ENDPOINT = "https://huggingface.co"
+"""The Hugging Face Hub; ``HF_ENDPOINT`` points DCLIP (and huggingface_hub) at a mirror instead."""
+
+
+@dataclass(frozen=True)
+class HubFile:
+    """A file in a Hugging Face Hub model repository (what open_clip's ``hf_hub`` entries name).
+
+    Attributes:
+        repo_id: ``owner/name`` of the repository.
+        filename: the file's path in the repository.
+        revision: the commit to fetch (40 hex digits). None follows ``main``; the commit the first
+            download resolved is then recorded in the cache and used by every later download.
+    """
+
+    repo_id: str
+    filename: str
+    revision: str | None = None
+
+    def url(self, endpoint: str = HUB_ENDPOINT, revision: str | None = None) -> str:
+        """The file's ``resolve`` URL (a browser downloads the file from it)."""
+        rev = revision or self.revision or "main"
+        return f"{endpoint.rstrip('/')}/{self.repo_id}/resolve/{rev}/{self.filename}"
+
+
 @dataclass(frozen=True)
 class WeightsSource:
-    """One downloadable weights file. ``urls`` are tried in order; ``sha256`` pins the content."""
+    """One downloadable weights file, and where it comes from.
+
+    Attributes:
+        filename: its name in DCLIP's weights cache.
+        urls: where a person (or, for a plain source, the downloader, in order) fetches it; for a
+            Hub source, the Hub's ``resolve`` URL at the pinned revision, shown in messages.
+        sha256: the pinned content hash; anything else is refused. None only for a Hub file
+            whose hash is not published where DCLIP could read it: the sha256 the Hub declares for
+            the LFS file at the revision is checked against the bytes and then recorded.
+        format: the file format, for loading.
+        size_bytes: the file's size when known (shown before downloading).
+        hub: set for a file on the Hugging Face Hub, downloaded through huggingface_hub.
+        label: who serves it, for messages ("Hugging Face Hub", "OpenAI CDN").
+    """
 
     filename: str
     urls: tuple[str, ...]
-    sha256: str
+    sha256: str | None
     format: WeightsFormat
     size_bytes: int | None = None
+    hub: HubFile | None = None
+    label: str = ""
+
+    @property
+    def where(self) -> str:
+        """A short description of the source for messages: label and first URL."""
+        url = self.urls[0] if self.urls else self.filename
+        return f"{self.label} ({url})" if self.label else url
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "filename": self.filename,
+            "label": self.label,
+            "urls": list(self.urls),
+            "sha256": self.sha256,
+            "format": self.format,
+            "size_bytes": self.size_bytes,
+            "hub": None
+            if self.hub is None
+            else {
+                "repo_id": self.hub.repo_id,
+                "filename": self.hub.filename,
+                "revision": self.hub.revision,
+            },
+        }
+
+
+def hub_weights(
+    filename: str,
+    hub: HubFile,
+    *,
+    sha256: str | None,
+    format: WeightsFormat = "safetensors",
+    size_bytes: int | None = None,
+) -> WeightsSource:
+    """A :class:`WeightsSource` served by the Hugging Face Hub."""
+    return WeightsSource(
+        filename=filename,
+        urls=(hub.url(),),
+        sha256=sha256,
+        format=format,
+        size_bytes=size_bytes,
+        hub=hub,
+        label="Hugging Face Hub",
+    )
 
 
 @dataclass(frozen=True)
@@ -61,7 +144,9 @@ class ModelSpec:
         base: human-readable origin recorded in bundles, e.g. ``"ViT-B-32/openai"``.
         open_clip_config: the open_clip model config (``embed_dim``, ``vision_cfg``, ``text_cfg``,
             optional ``quick_gelu``), as in open_clip's ``model_configs/*.json``.
-        weights: where pretrained weights come from; ``None`` means random init with ``seed``.
+        weights: where pretrained weights come from first; ``None`` means random init with ``seed``.
+        fallback_weights: other files holding the same weights (another host, another format),
+            tried in order when ``weights`` cannot be downloaded.
         seed: RNG seed of random init, so two processes build identical models.
         preprocess: image preprocessing of the model.
         meaningless: True when results are noise (random weights); every command using it says so.
@@ -74,6 +159,7 @@ class ModelSpec:
     base: str
     open_clip_config: dict[str, Any]
     weights: WeightsSource | None = None
+    fallback_weights: tuple[WeightsSource, ...] = ()
     seed: int = 0
     preprocess: ImagePreprocess = field(default_factory=ImagePreprocess)
     meaningless: bool = False
@@ -91,6 +177,11 @@ class ModelSpec:
     def needs_download(self) -> bool:
         return self.weights is not None
 
+    @property
+    def weights_sources(self) -> tuple[WeightsSource, ...]:
+        """Every file that can provide the weights, in the order they are tried."""
+        return () if self.weights is None else (self.weights, *self.fallback_weights)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -103,6 +194,7 @@ class ModelSpec:
             "weights_file": self.weights.filename if self.weights else None,
             "weights_sha256": self.weights.sha256 if self.weights else None,
             "weights_urls": list(self.weights.urls) if self.weights else [],
+            "weights_sources": [source.to_json() for source in self.weights_sources],
             "meaningless": self.meaningless,
             "query_template": self.query_template,
         }
@@ -141,7 +233,37 @@ def list_model_specs() -> list[ModelSpec]:
 
 _TEXT_CFG_CLIP = {"context_length": 77, "vocab_size": 49408, "width": 512, "heads": 8, "layers": 12}
 
+# OpenAI's CDN, where the CLIP paper's weights were published as TorchScript archives, each under
+# its own sha256. It has answered 404 since January 2025; it stays as the last resort (and names
+# the file for anyone who kept a copy: `dclip models import` accepts it).
 _OPENAI_CDN = "https://openaipublic.azureedge.net/clip/models"
+
+# Where open_clip itself loads the OpenAI weights now (pretrained.py, `hf_hub` entries): timm's Hub
+# repositories, as safetensors with open_clip's parameter names (fp32, 605 MB for B/32).
+# The sha256 of open_clip_model.safetensors is not published anywhere DCLIP could read it when
+# this was written, so it is not pinned here: the download trusts the sha256 the Hub declares for
+# the LFS file at the revision (checked against the bytes, then recorded in the cache). B/32's
+# revision is pinned; for B/16 no revision was known, so the first download records the commit
+# `main` resolved to and every later download asks for that commit.
+_B32_HUB = HubFile(
+    repo_id="timm/vit_base_patch32_clip_224.openai",
+    filename="open_clip_model.safetensors",
+    revision="ab5b8ef490e86faa07d3523926b842c765de1de5",
+)
+_B16_HUB = HubFile(
+    repo_id="timm/vit_base_patch16_clip_224.openai", filename="open_clip_model.safetensors"
+)
+
+
+def _openai_cdn_weights(filename: str, sha256: str, name: str) -> WeightsSource:
+    return WeightsSource(
+        filename=filename,
+        urls=(f"{_OPENAI_CDN}/{sha256}/{name}",),
+        sha256=sha256,
+        format="openai-jit",
+        label="OpenAI CDN",
+    )
+
 
 register_model(
     ModelSpec(
@@ -154,14 +276,13 @@ register_model(
             "vision_cfg": {"image_size": 224, "layers": 12, "width": 768, "patch_size": 32},
             "text_cfg": dict(_TEXT_CFG_CLIP),
         },
-        weights=WeightsSource(
-            filename="ViT-B-32-openai.pt",
-            urls=(
-                f"{_OPENAI_CDN}/40d365715913c9da98579312b702a82c18be219cc2a73407c4526f58eba950af/ViT-B-32.pt",
+        weights=hub_weights("ViT-B-32-openai.safetensors", _B32_HUB, sha256=None),
+        fallback_weights=(
+            _openai_cdn_weights(
+                "ViT-B-32-openai.pt",
+                "40d365715913c9da98579312b702a82c18be219cc2a73407c4526f58eba950af",
+                "ViT-B-32.pt",
             ),
-            # OpenAI publishes each file under its own sha256.
-            sha256="40d365715913c9da98579312b702a82c18be219cc2a73407c4526f58eba950af",
-            format="openai-jit",
         ),
     )
 )
@@ -177,13 +298,13 @@ register_model(
             "vision_cfg": {"image_size": 224, "layers": 12, "width": 768, "patch_size": 16},
             "text_cfg": dict(_TEXT_CFG_CLIP),
         },
-        weights=WeightsSource(
-            filename="ViT-B-16-openai.pt",
-            urls=(
-                f"{_OPENAI_CDN}/5806e77cd80f8b59890b7e101eabd078d9fb84e6937f9e85e4ecb61988df416f/ViT-B-16.pt",
+        weights=hub_weights("ViT-B-16-openai.safetensors", _B16_HUB, sha256=None),
+        fallback_weights=(
+            _openai_cdn_weights(
+                "ViT-B-16-openai.pt",
+                "5806e77cd80f8b59890b7e101eabd078d9fb84e6937f9e85e4ecb61988df416f",
+                "ViT-B-16.pt",
             ),
-            sha256="5806e77cd80f8b59890b7e101eabd078d9fb84e6937f9e85e4ecb61988df416f",
-            format="openai-jit",
         ),
     )
 )

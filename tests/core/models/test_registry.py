@@ -17,11 +17,20 @@ def test_test_tiny_needs_no_download_and_says_it_is_meaningless() -> None:
     assert spec.meaningless
 
 
-def test_pretrained_models_pin_a_sha256() -> None:
+def test_pretrained_models_come_from_the_hub_first_and_the_cdn_file_pinned_by_sha256() -> None:
     for name in ("clip-vit-b-32", "clip-vit-b-16"):
-        weights = get_model_spec(name).weights
-        assert weights is not None
-        assert len(weights.sha256) == 64
+        hub, cdn = get_model_spec(name).weights_sources
+        assert hub.hub is not None
+        assert hub.hub.repo_id.startswith("timm/") and hub.format == "safetensors"
+        assert cdn.hub is None and cdn.format == "openai-jit"
+        assert cdn.sha256 is not None and len(cdn.sha256) == 64
+        assert cdn.sha256 in cdn.urls[0]  # OpenAI publishes each file under its sha256
+
+
+def test_the_default_model_pins_its_hub_revision() -> None:
+    hub = get_model_spec("clip-vit-b-32").weights_sources[0].hub
+    assert hub is not None
+    assert hub.revision == "ab5b8ef490e86faa07d3523926b842c765de1de5"
 
 
 def test_unknown_model_suggests_close_names() -> None:
