@@ -1,18 +1,17 @@
 """The first-run demo: build ``dclip demo``'s offline demo in a child process, then open it.
 
 The demo (a shapes world, a small model trained on this CPU, the demo photos indexed) lives in its
-own DCLIP home, ``demo_home()``, so the user's settings and library are never opened. Training needs
-torch, which the app never imports, so this module, run as ``python -m dclip_app.demo_setup``, is
-also the child that builds it and speaks JSON lines on stdout; :func:`build_demo_task` drives it
-from the app's worker pool and :func:`open_demo_app` opens the result in an app window of its own.
-Why a window of its own and how stopping works: docs/adr/0010-app-demo.md.
+own DCLIP home, so the user's settings and library are never opened. Training needs torch, which
+the app never imports, so the build runs as ``dclip demo --events jsonl --stop-on-eof`` (the core's
+:func:`~dclip_core.shapes.demo.prepare_demo`, speaking JSON lines on stdout);
+:func:`build_demo_task` drives it from the app's worker pool and :func:`open_demo_app` opens the
+result in an app window of its own. Why a window of its own and how stopping works:
+docs/adr/0010-app-demo.md.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import io
 import json
 import os
 import queue
@@ -21,13 +20,13 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 from dclip_app.workers import TaskCancelled, TaskControl
-from dclip_core.errors import DclipError, DemoError
+from dclip_core.errors import DemoError
 
 # After "stop" the child finishes its current step (at most ~10 training steps) and cleans up; a
 # child still busy after this long is killed, which every phase survives (see ADR 0010).
@@ -70,7 +69,7 @@ class BuiltDemo:
 
 def demo_build_command(sizes: DemoSizes | None = None) -> list[str]:
     """The child process that builds the demo (``None``: the sizes ``dclip demo`` uses)."""
-    command = [sys.executable, "-m", "dclip_app.demo_setup"]
+    command = [sys.executable, "-m", "dclip_core", "demo", "--events", "jsonl", "--stop-on-eof"]
     return command + (sizes.to_args() if sizes is not None else [])
 
 
@@ -220,139 +219,3 @@ def open_demo_app(demo: BuiltDemo) -> DemoApp:
             **detach,  # type: ignore[call-overload]
         )
     return DemoApp(demo, command, process, log)
-
-
-# --- the child: ``python -m dclip_app.demo_setup`` ----------------------------------------------
-
-
-class _StopRequested(Exception):  # noqa: N818 - control flow, not an error
-    """The app closed our stdin: stop at the next progress line."""
-
-
-def run_demo_build(argv: Sequence[str] | None = None) -> int:
-    """Build the demo like ``dclip demo --no-app``, for the app: JSON lines on stdout.
-
-    Events: ``{"event": "progress", "line": …}``, then ``{"event": "done", "home", "bundle",
-    "photos", "banner", "indexed"}``, or ``{"event": "error", "message": …}`` (exit code 1), or
-    ``{"event": "cancelled"}`` (exit code 3) once stdin is closed. Other output goes to stderr.
-    """
-    parser = argparse.ArgumentParser(
-        prog="python -m dclip_app.demo_setup",
-        description="Build the offline demo for the app; close stdin (Ctrl-D) to stop.",
-    )
-    parser.add_argument("--pretrain-steps", type=int, metavar="N")
-    parser.add_argument("--world", type=_world_sizes, metavar="PRETRAIN,FINETUNE,TEST,SEED")
-    args = parser.parse_args(argv)
-
-    protocol = sys.stdout
-    # Whatever the build prints (warnings, the indexer's summary) must not mix with the protocol.
-    sys.stdout = sys.stderr
-
-    def emit(event: str, **fields: object) -> None:
-        protocol.write(json.dumps({"event": event, **fields}) + "\n")
-        protocol.flush()
-
-    stop = threading.Event()
-    threading.Thread(target=_stop_when_stdin_closes, args=(stop,), daemon=True).start()
-
-    def say(line: str) -> None:
-        # build_demo reports between phases and every 10 training steps: the stop points.
-        if stop.is_set():
-            raise _StopRequested
-        emit("progress", line=line)
-
-    try:
-        demo = _build_and_index(args.pretrain_steps, args.world, say)
-    except _StopRequested:
-        emit("cancelled")
-        return 3
-    except (DclipError, OSError) as exc:
-        emit("error", message=str(exc))
-        return 1
-    emit(
-        "done",
-        home=str(demo.home),
-        bundle=str(demo.bundle),
-        photos=str(demo.photos),
-        banner=demo.banner,
-        indexed=demo.indexed,
-    )
-    return 0
-
-
-def _world_sizes(text: str) -> tuple[int, int, int, int]:
-    try:
-        pretrain, finetune, test, seed = (int(part) for part in text.split(","))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"four integers wanted, got {text!r}") from exc
-    return pretrain, finetune, test, seed
-
-
-def _stop_when_stdin_closes(stop: threading.Event) -> None:
-    for _line in sys.stdin:
-        pass  # nothing is sent on stdin: reading it only waits for the parent to close it
-    stop.set()
-
-
-def _build_and_index(
-    pretrain_steps: int | None,
-    world_sizes: tuple[int, int, int, int] | None,
-    say: Callable[[str], None],
-) -> BuiltDemo:
-    from dclip_core.cli import main as dclip_main
-    from dclip_core.config import load_settings, save_settings
-    from dclip_core.config.paths import HOME_ENV
-    from dclip_core.shapes.demo import (
-        DEMO_BANNER,
-        DEMO_BUNDLE,
-        DEMO_PRETRAIN_STEPS,
-        DEMO_WORLD,
-        DemoLibrary,
-        build_demo,
-        demo_bundle,
-        demo_home,
-        demo_model_is_current,
-    )
-    from dclip_core.shapes.world import WorldSize, build_world
-
-    world = DEMO_WORLD
-    if world_sizes is not None:
-        pretrain, finetune, test, seed = world_sizes
-        world = WorldSize(pretrain=pretrain, finetune=finetune, test=test, seed=seed)
-    home = demo_home()
-    # From here on every path (weights cache, bundles, library, settings) is the demo's own.
-    os.environ[HOME_ENV] = str(home)
-    try:
-        home.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DemoError(
-            f"cannot create the demo folder {home}: {exc.strerror or exc}; "
-            "free that path (or choose another DCLIP_HOME) and try again"
-        ) from exc
-    bundle = demo_bundle()
-    steps = pretrain_steps or DEMO_PRETRAIN_STEPS
-    if demo_model_is_current(home, steps):
-        # build_demo would reuse it too, but only after importing torch (~15 s on a busy laptop);
-        # opening a finished demo again needs nothing but the world, which is torch-free.
-        say(f"using the demo model trained earlier ({bundle})")
-        demo = DemoLibrary(home, build_world(home / "world", world), bundle)
-    else:
-        say(f"building the demo in {home}")
-        demo = build_demo(home, pretrain_steps=steps, world=world, progress=say)
-    settings = load_settings()
-    if settings.model != DEMO_BUNDLE:
-        save_settings(replace(settings, model=DEMO_BUNDLE))
-    say(f"indexing the demo photos in {demo.photos}")
-    summary, complaints = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(summary), contextlib.redirect_stderr(complaints):
-        code = dclip_main([*demo.index_command(), "--json"])
-    if code:
-        why = complaints.getvalue().strip().splitlines() or [f"exit code {code}"]
-        raise DemoError(f"indexing the demo photos in {demo.photos} failed: {why[-1]}")
-    indexed = json.loads(summary.getvalue())
-    say(f"{indexed['scanned']} demo photos indexed ({indexed['embedded']} new)")
-    return BuiltDemo(home, demo.bundle, demo.photos, DEMO_BANNER, int(indexed["scanned"]))
-
-
-if __name__ == "__main__":
-    sys.exit(run_demo_build())

@@ -84,3 +84,9 @@ class DatasetError(DclipError):
 
 class DemoError(DclipError):
     """The offline demo could not be built or opened."""
+
+
+class DemoCancelledError(DemoError):
+    """The user stopped the demo build; a later build goes on from what was finished."""
+
+    exit_code = 3

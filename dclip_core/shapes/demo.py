@@ -4,18 +4,35 @@ Everything lives under one demo home (``<data dir>/demo``), used as ``DCLIP_HOME
 runs, so the demo's library, settings and model never mix with the user's own photos. The model is
 ``shapes-tiny`` pretrained by :mod:`dclip_core.shapes.pretrain` (a few minutes on a laptop CPU,
 once), exported through the ordinary exporter into the bundle ``shapes-demo``.
+
+:func:`prepare_demo` is the one way to get a ready demo, used by ``dclip demo`` and (through
+``dclip demo --events jsonl`` in a child process, since the app never imports torch) by the app:
+
+1. point every path at the demo home;
+2. reuse the demo model when today's recipe made it (torch-free check), else :func:`build_demo`
+   writes the world, pretrains, and exports the bundle;
+3. make the bundle the demo home's model;
+4. index the demo photos with region vectors.
+
+It reports one line per phase (and every 10 training steps) and stops at the next of those points
+once its cancel token is set, raising :class:`~dclip_core.errors.DemoCancelledError`; whatever was
+finished (the world, an exported bundle, indexed photos) is reused by the next run.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dclip_core.config.paths import atomic_write_text, get_paths
+from dclip_core.cancel import CancelToken
+from dclip_core.config.paths import HOME_ENV, atomic_write_text, get_paths
+from dclip_core.errors import DemoCancelledError, DemoError
 from dclip_core.shapes.recipe import PretrainConfig, pretrain_recipe_id
 from dclip_core.shapes.world import PRETRAIN_STEPS, ShapesWorld, WorldSize, build_world
 
@@ -36,6 +53,7 @@ DEMO_PRETRAIN_STEPS = PRETRAIN_STEPS
 DEMO_REGIONS = "grid"
 
 if TYPE_CHECKING:
+    from dclip_core.library.index_types import IndexReport
     from dclip_core.train.events import EventSink
 
 Progress = Callable[[str], None]
@@ -59,6 +77,114 @@ class DemoLibrary:
         return self.world.test_dir
 
 
+@dataclass(frozen=True)
+class PreparedDemo:
+    """A demo ready to open: its own DCLIP home (settings name the bundle, photos indexed)."""
+
+    home: Path
+    bundle: Path
+    photos: Path
+    banner: str
+    indexed: int
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "home": str(self.home),
+            "bundle": str(self.bundle),
+            "photos": str(self.photos),
+            "banner": self.banner,
+            "indexed": self.indexed,
+        }
+
+
+def prepare_demo(
+    *,
+    rebuild: bool = False,
+    pretrain_steps: int = DEMO_PRETRAIN_STEPS,
+    world: WorldSize = DEMO_WORLD,
+    progress: Progress | None = None,
+    cancel: CancelToken | None = None,
+) -> PreparedDemo:
+    """Build (or reuse) the demo and index its photos; the steps are in the module docstring.
+
+    Sets ``DCLIP_HOME`` to the demo home for the rest of the process: every later path (weights
+    cache, bundles, library, settings) is the demo's own.
+
+    Raises:
+        DemoCancelledError: ``cancel`` was set.
+        DemoError: the demo folder cannot be written, or indexing failed.
+    """
+    from dclip_core.config import load_settings, save_settings
+
+    say = progress or (lambda _line: None)
+    cancel = cancel or CancelToken()
+    home = demo_home()
+    os.environ[HOME_ENV] = str(home)
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DemoError(
+            f"cannot create the demo folder {home}: {exc.strerror or exc}; "
+            "free that path (or choose another DCLIP_HOME) and try again"
+        ) from exc
+    if not rebuild and demo_model_is_current(home, pretrain_steps):
+        # build_demo would reuse it too, but only after importing torch (~15 s on a busy laptop);
+        # opening a finished demo again needs nothing but the world, which is torch-free.
+        say(f"using the demo model trained earlier ({demo_bundle()})")
+        demo = DemoLibrary(home, build_world(home / "world", world), demo_bundle())
+    else:
+        say(f"building the demo in {home}")
+        demo = build_demo(
+            home,
+            rebuild=rebuild,
+            pretrain_steps=pretrain_steps,
+            world=world,
+            progress=say,
+            cancel=cancel,
+        )
+    settings = load_settings()
+    if settings.model != DEMO_BUNDLE:
+        save_settings(dataclasses.replace(settings, model=DEMO_BUNDLE))
+    say(f"indexing the demo photos in {demo.photos}")
+    report = _index_demo(demo, cancel)
+    say(f"{report.scanned} demo photos indexed ({report.embedded} new)")
+    return PreparedDemo(home, demo.bundle, demo.photos, DEMO_BANNER, report.scanned)
+
+
+def _check(cancel: CancelToken | None) -> None:
+    """A safe stopping point between two phases of the build."""
+    if cancel is not None and cancel.cancelled:
+        raise DemoCancelledError("the demo build was stopped; starting it again goes on from here")
+
+
+def _index_demo(demo: DemoLibrary, cancel: CancelToken) -> IndexReport:
+    """Index the demo photos with the demo bundle and region vectors."""
+    from dclip_core.config import load_settings
+    from dclip_core.library import Library
+    from dclip_core.runtime.encoders import ClipEncoder
+
+    settings = load_settings()
+    encoder = ClipEncoder.load(
+        demo.bundle, provider=settings.execution_provider, threads=settings.threads
+    )
+    library = Library.open()
+    try:
+        options = library.index_options(regions=DEMO_REGIONS)
+        report = library.index([demo.photos], encoder=encoder, cancel=cancel, options=options)
+    finally:
+        library.close()
+    if report.cancelled:
+        raise DemoCancelledError(
+            "the demo build was stopped while indexing; starting it again goes on"
+        )
+    if report.failed:
+        raise DemoError(
+            f"{report.failed} demo photos in {demo.photos} could not be indexed; "
+            "run `dclip demo --rebuild`"
+        )
+    return report
+
+
 def demo_home() -> Path:
     """Where the demo lives: ``<data dir>/demo`` of the current (user's) paths."""
     return get_paths().data_dir / "demo"
@@ -71,6 +197,7 @@ def build_demo(
     pretrain_steps: int = DEMO_PRETRAIN_STEPS,
     world: WorldSize = DEMO_WORLD,
     progress: Progress | None = None,
+    cancel: CancelToken | None = None,
 ) -> DemoLibrary:
     """Build (or reuse) the demo world and its bundle under ``home``.
 
@@ -83,17 +210,26 @@ def build_demo(
         pretrain_steps: optimiser steps of the base model's pretraining.
         world: sizes of the world; the demo library is its ``test`` part.
         progress: receives one line per phase.
+        cancel: stops the build between phases or inside the pretraining (nothing of it is
+            kept; see :func:`~dclip_core.shapes.pretrain.pretrain_base`), raising
+            :class:`~dclip_core.errors.DemoCancelledError`.
     """
     from dclip_core.export import export_model
-    from dclip_core.shapes.pretrain import pretrain_base, register_trained_base
+    from dclip_core.shapes.pretrain import (
+        PretrainingStoppedError,
+        pretrain_base,
+        register_trained_base,
+    )
 
     say = progress or (lambda _line: None)
     if rebuild and home.exists():
         say(f"removing the earlier demo in {home}")
         shutil.rmtree(home)
     home.mkdir(parents=True, exist_ok=True)
+    _check(cancel)
     say("writing the shapes world (pretraining scenes and the demo library)")
     shapes = build_world(home / "world", world)
+    _check(cancel)
     bundle = demo_bundle()
     config = PretrainConfig(steps=pretrain_steps)
     recipe = pretrain_recipe_id(config)
@@ -106,7 +242,15 @@ def build_demo(
     weights = run_dir / "base.safetensors"
     if not weights.is_file():
         say(f"training the demo model ({pretrain_steps} steps; a few minutes on a CPU, once)")
-        weights = pretrain_base(shapes, run_dir, config, events=_progress_events(say))
+        try:
+            weights = pretrain_base(
+                shapes, run_dir, config, events=_progress_events(say), cancel=cancel
+            )
+        except PretrainingStoppedError as exc:
+            if cancel is not None and cancel.cancelled:
+                raise DemoCancelledError(f"the demo build was stopped: {exc}") from exc
+            raise
+    _check(cancel)
     spec = register_trained_base(weights)
     say(f"exporting the demo model to {bundle}")
     export_model(spec.name, bundle, name=DEMO_BUNDLE, progress=say)
