@@ -31,6 +31,7 @@ class Route:
     status: int = 200
     truncate_after: int | None = None  # send only this many bytes of ``body``, then hang up
     truncate_times: int | None = None  # cut only the first N answers short (None: every one)
+    corrupt_times: int = 0  # flip the last byte of the body in the first N answers
     headers: tuple[tuple[str, str], ...] = ()
 
 
@@ -109,6 +110,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(route.status, route)
             return
         body, status = route.body, route.status
+        if before < route.corrupt_times and body:
+            body = body[:-1] + bytes([body[-1] ^ 0xFF])
         start = _range_start(wanted) if status == 200 else None
         if start is not None and 0 < start < len(body):
             status = 206
@@ -202,6 +205,7 @@ class FakeHub:
         declared_sha256: str | None = None,
         truncate_after: int | None = None,
         truncate_times: int | None = None,
+        corrupt_times: int = 0,
     ) -> str:
         """Serve ``data`` as ``filename`` at ``commit`` (and the branches pointing at it).
 
@@ -210,9 +214,15 @@ class FakeHub:
         """
         sha256 = hashlib.sha256(data).hexdigest()
         declared = declared_sha256 or sha256
-        blob = f"lfs/{commit}/{sha256}"
+        blob = f"lfs/{repo_id}/{commit}/{sha256}"
         location = self.storage.add(
-            blob, Route(data, truncate_after=truncate_after, truncate_times=truncate_times)
+            blob,
+            Route(
+                data,
+                truncate_after=truncate_after,
+                truncate_times=truncate_times,
+                corrupt_times=corrupt_times,
+            ),
         )
         headers = (
             ("Location", location),

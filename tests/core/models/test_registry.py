@@ -21,9 +21,12 @@ def test_pretrained_models_come_from_the_hub_first_and_the_cdn_file_pinned_by_sh
     for name in ("clip-vit-b-32", "clip-vit-b-16"):
         hub, cdn = get_model_spec(name).weights_sources
         assert hub.hub is not None
-        assert hub.hub.repo_id.startswith("timm/") and hub.format == "safetensors"
-        assert cdn.hub is None and cdn.format == "openai-jit"
-        assert cdn.sha256 is not None and len(cdn.sha256) == 64
+        assert hub.hub.repo_id.startswith("timm/")
+        assert hub.format == "safetensors"
+        assert cdn.hub is None
+        assert cdn.format == "openai-jit"
+        assert cdn.sha256 is not None
+        assert len(cdn.sha256) == 64
         assert cdn.sha256 in cdn.urls[0]  # OpenAI publishes each file under its sha256
 
 
