@@ -2,7 +2,8 @@
 
 Both run in one process or under ``torchrun --nproc-per-node N -m dclip_core train-teacher …``
 (DDP; gloo on CPU, NCCL on CUDA). With ``--events jsonl`` progress goes to stdout as JSON lines
-(the app's wizard reads them); Ctrl-C or SIGTERM saves a checkpoint and exits with 130/143.
+(the app's wizard reads them); Ctrl-C or SIGTERM saves a checkpoint and exits with 130/143, any
+other stop with 130: a stopped run never exits 0.
 """
 
 from __future__ import annotations
@@ -19,7 +20,14 @@ DATA_HELP = (
     "training data as FORMAT=PATH[,images=DIR] (formats: folder, coco, karpathy, flickr30k, cc); "
     "repeat to combine datasets"
 )
+# A stopped run is not a success: 128 + the signal's number, as a shell reports a process killed by
+# it (scripts and the wizard can tell a stop from a finished run); any other stop (a cancel) is 130.
 _STOP_EXIT = {"SIGINT": 130, "SIGTERM": 143}
+
+
+def stopped_exit_code(stop_signal: str | None) -> int:
+    """The exit code of a training command whose run stopped before its end."""
+    return _STOP_EXIT.get(stop_signal or "", 130)
 
 
 def _add_common(parser: argparse.ArgumentParser, stage: str) -> None:
@@ -281,7 +289,7 @@ def run_teacher(args: argparse.Namespace) -> int:
         )
     finally:
         shutdown_distributed()
-    return _STOP_EXIT.get(result.stop_signal or "", 0) if result.status == "stopped" else 0
+    return stopped_exit_code(result.stop_signal) if result.status == "stopped" else 0
 
 
 def run_distill(args: argparse.Namespace) -> int:
@@ -316,7 +324,7 @@ def run_distill(args: argparse.Namespace) -> int:
     finally:
         shutdown_distributed()
     if result.status == "stopped":
-        return _STOP_EXIT.get(result.stop_signal or "", 130)
+        return stopped_exit_code(result.stop_signal)
     if args.bundle is not None and result.output is not None and ctx.is_main:
         from dclip_core.export.student_bundle import export_student_bundle
 

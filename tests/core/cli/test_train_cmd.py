@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -112,3 +116,53 @@ def test_usage_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture
     assert "expected FORMAT=PATH" in capsys.readouterr().err
     assert main(["eval", "--model", "test-tiny"]) == 1
     assert "nothing to evaluate" in capsys.readouterr().err
+
+
+def _stop_at_first_step(command: list[str], signum: signal.Signals, home: Path) -> int:
+    """Run a training command in a child process, send ``signum`` at its first step, return its
+    exit code once it has saved and stopped (the quick recipe's few steps leave time for it)."""
+    env = {**os.environ, "DCLIP_HOME": str(home)}
+    child = subprocess.Popen(
+        [sys.executable, "-m", "dclip_core", *command, "--events", "jsonl"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    assert child.stdout is not None
+    events = []
+    for line in child.stdout:
+        if line.startswith("{"):
+            events.append(json.loads(line)["event"])
+            if events[-1] == "step" and events.count("step") == 1:
+                child.send_signal(signum)  # once: a second one could land after the handler
+    code = child.wait(timeout=120)
+    assert "stopped" in events, events
+    assert "done" not in events
+    return code
+
+
+@pytest.mark.slow
+def test_a_stopped_run_exits_with_the_signals_code_in_both_commands(tmp_path: Path) -> None:
+    data = tmp_path / "photos"
+    write_shapes_dataset(data, 12, seed=5, image_size=64)
+    common = ["--data", f"folder={data}", "--recipe", "quick", "--regions", "gt"]
+    common += ["--batch-size", "4", "--set", "precision=fp32"]
+    teacher_args = ["train-teacher", *common, "--model", "test-tiny"]
+    stopped_teacher = [*teacher_args, "--out", str(tmp_path / "stopped"), "--max-steps", "500"]
+    assert _stop_at_first_step(stopped_teacher, signal.SIGTERM, tmp_path / "home") == 143
+
+    teacher_run = tmp_path / "teacher"
+    assert main([*teacher_args, "--out", str(teacher_run), "--max-steps", "2"]) == 0
+    distill = ["distill", *common, "--teacher", str(teacher_run / "teacher.safetensors")]
+    distill += ["--out", str(tmp_path / "student"), "--max-steps", "500"]
+    assert _stop_at_first_step(distill, signal.SIGINT, tmp_path / "home") == 130
+
+
+def test_every_stop_exits_non_zero() -> None:
+    from dclip_core.cli.train_cmd import stopped_exit_code
+
+    assert stopped_exit_code("SIGINT") == 130
+    assert stopped_exit_code("SIGTERM") == 143
+    assert stopped_exit_code("cancel") == 130  # a stop is never a success
+    assert stopped_exit_code(None) == 130
