@@ -353,7 +353,7 @@ register_model(
     )
 )
 
-# The shapes world's CLIP (issue 5): small enough to pretrain from scratch on 2 CPU cores in
+# The shapes world's CLIP: small enough to pretrain from scratch on 2 CPU cores in
 # minutes; `dclip bench shapes` and `dclip demo` train it (dclip_core.shapes.pretrain).
 # The image tower is DCLIP's ConvTower (max-pooling conv stages + open_clip's attention pooling),
 # not one of open_clip's: from scratch, a ViT this small stays at chance on shape and the CLIP

@@ -378,7 +378,7 @@ def _csv_captions(csv_path: Path, report: DatasetReport) -> list[tuple[str, str]
 
 
 class AnnotatedImage(Protocol):
-    """What the library store yields per annotated photo (engineer H4's ``dclip_core.library``)."""
+    """One annotated photo as the library's annotation store yields it."""
 
     path: Path
     captions: Sequence[str]
@@ -390,10 +390,10 @@ def read_annotations(
 ) -> list[CaptionedImage]:
     """Turn the library's annotations into training records.
 
-    The library's annotation tables are being written at the same time as this module; the
-    contract is that the store offers an iterable of objects with ``path``, ``captions`` and
-    ``boxes`` (``(x1, y1, x2, y2, label)`` in image pixels), as :class:`AnnotatedImage` says. User
-    boxes become ground truth, so a ``gt`` or ``yolo+gt`` region cache uses them.
+    The store offers an iterable of objects with ``path``, ``captions`` and ``boxes`` (``(x1, y1,
+    x2, y2, label)`` in image pixels), as :class:`AnnotatedImage` says; this function is the one
+    place that turns them into records. User boxes become ground truth, so a ``gt`` or ``yolo+gt``
+    region cache uses them.
     """
     report = report if report is not None else DatasetReport()
     records: list[CaptionedImage] = []

@@ -1,4 +1,4 @@
-"""Acceptance test of issue 5: a model trained by our code finds what a user asks for.
+"""The shapes world end to end: a model trained by our code finds what a user asks for.
 
 A shapes-trained bundle (``dclip demo``'s: pretrained here, exported to ONNX by the ordinary
 exporter) indexes held-out shapes scenes with ``dclip index`` in a fresh library, and
