@@ -16,6 +16,7 @@ the bytes against a hash, so :func:`download_hub_file` does, in these steps:
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import shutil
@@ -191,22 +192,39 @@ def _fetch(
     return Path(str(path))
 
 
+def _http_client_errors() -> tuple[
+    tuple[type[BaseException], ...], tuple[type[BaseException], ...]
+]:
+    """(no connection, connection broke mid-answer) error types of huggingface_hub's client.
+
+    huggingface_hub 1.x speaks through httpx, 2.x through httpx2; both are looked up.
+    """
+    unreachable: list[type[BaseException]] = []
+    broken: list[type[BaseException]] = []
+    for name in ("httpx2", "httpx"):
+        try:
+            client = importlib.import_module(name)
+        except ImportError:
+            continue
+        unreachable += [client.ConnectError, client.TimeoutException]
+        broken += [client.HTTPError]
+    return tuple(unreachable), tuple(broken)
+
+
 def _attempt_error(url: str, exc: Exception) -> HubAttemptError:
     """Say in one line why huggingface_hub gave up, and whether it reached a server at all."""
-    import httpx2
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled
+    from huggingface_hub.utils import HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled
 
+    unreachable, broken = _http_client_errors()
     if isinstance(exc, HfHubHTTPError):
         status = exc.response.status_code if exc.response is not None else 0
         error = HubAttemptError(f"{url}: HTTP {status or '?'}", reached_server=True)
         error.http_status = status
         return error
-    if isinstance(
-        exc, (LocalEntryNotFoundError, OfflineModeIsEnabled, httpx2.TransportError)
-    ) and not isinstance(exc, httpx2.RemoteProtocolError):
+    if isinstance(exc, (LocalEntryNotFoundError, OfflineModeIsEnabled, *unreachable)):
         cause = exc.__cause__ or exc
         return HubAttemptError(f"{url}: {_first_line(cause)}", reached_server=False)
-    if isinstance(exc, (OSError, httpx2.HTTPError)):
+    if isinstance(exc, (OSError, *broken)):
         return HubAttemptError(f"{url}: {_first_line(exc)}", reached_server=True)
     raise exc  # a bug, or a progress callback that stopped the download: not ours to rename
 
