@@ -69,7 +69,8 @@ def create_clip(
         DownloadError: a download was attempted and failed.
         WeightsError: the weights file is unreadable or does not fit the architecture.
     """
-    from dclip_core.models.weights import ensure_weights, load_state_dict
+    from dclip_core.models.state_dict import load_state_dict
+    from dclip_core.models.weights import ensure_weights
 
     spec = get_model_spec(spec_or_name) if isinstance(spec_or_name, str) else spec_or_name
     model = build_clip_architecture(spec)

@@ -9,6 +9,8 @@ This module is torch-free so that ``dclip models list`` starts instantly.
 from __future__ import annotations
 
 import difflib
+import hashlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -134,6 +136,16 @@ def hub_weights(
     )
 
 
+def parameters_signature(shapes: Mapping[str, Sequence[int]]) -> str:
+    """sha256 of a state dict's parameter names and shapes (``name:d0,d1,...`` lines, sorted).
+
+    Two files with the same signature hold the same parameters of the same architecture; the
+    values may differ.
+    """
+    lines = "".join(f"{name}:{','.join(map(str, shapes[name]))}\n" for name in sorted(shapes))
+    return hashlib.sha256(lines.encode()).hexdigest()
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """A named CLIP model: architecture, weights and preprocessing.
@@ -152,6 +164,9 @@ class ModelSpec:
         meaningless: True when results are noise (random weights); every command using it says so.
         query_template: the wording the text tower was trained on, applied to search queries
             (``"a {}"``: the query "red circle" is encoded as "a red circle"); None = as typed.
+        parameters_sha256: :func:`parameters_signature` of the architecture's state dict, so that
+            a weights file can be recognised as this model's without torch (an imported Hub file
+            whose own sha256 is not pinned); tested against the architecture for every spec.
     """
 
     name: str
@@ -164,6 +179,7 @@ class ModelSpec:
     preprocess: ImagePreprocess = field(default_factory=ImagePreprocess)
     meaningless: bool = False
     query_template: str | None = None
+    parameters_sha256: str | None = None
 
     @property
     def embed_dim(self) -> int:
@@ -277,6 +293,7 @@ register_model(
             "text_cfg": dict(_TEXT_CFG_CLIP),
         },
         weights=hub_weights("ViT-B-32-openai.safetensors", _B32_HUB, sha256=None),
+        parameters_sha256="fc736bf8ad013391026152fcc52b2f40238e4be9b659077e40550b9b46fecfab",
         fallback_weights=(
             _openai_cdn_weights(
                 "ViT-B-32-openai.pt",
@@ -299,6 +316,7 @@ register_model(
             "text_cfg": dict(_TEXT_CFG_CLIP),
         },
         weights=hub_weights("ViT-B-16-openai.safetensors", _B16_HUB, sha256=None),
+        parameters_sha256="0b0c13b65258c4cb3e95a720c1b32887dac4286d284f0cba9eb8225b020b1413",
         fallback_weights=(
             _openai_cdn_weights(
                 "ViT-B-16-openai.pt",

@@ -15,22 +15,19 @@ came from) written once the file's hash was checked. So:
    that commit. A damaged file loses the stamp's size and mtime, never that record.
 
 Files only enter the cache complete and verified (download or import, both atomic), so a partial
-file is never mistaken for weights. Torch is imported only to load weights (and to check an
-imported Hub file whose hash is not pinned), so ``dclip models list/download`` start without it.
+file is never mistaken for weights. This module is torch-free (the app downloads and imports
+weights in its own process); reading a file into tensors is :mod:`dclip_core.models.state_dict`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import pickle
 import tempfile
 import threading
-import warnings
 import zipfile
-from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from dclip_core.config.paths import get_paths
 from dclip_core.errors import (
@@ -48,7 +45,12 @@ from dclip_core.models.download import (
     is_offline,
     sha256_file,
 )
-from dclip_core.models.registry import ModelSpec, WeightsFormat, WeightsSource
+from dclip_core.models.registry import (
+    ModelSpec,
+    WeightsFormat,
+    WeightsSource,
+    parameters_signature,
+)
 from dclip_core.models.weights_stamp import (
     expected_sha256,
     invalidate_stamp,
@@ -58,11 +60,7 @@ from dclip_core.models.weights_stamp import (
 )
 
 if TYPE_CHECKING:
-    import torch
-
-# OpenAI's TorchScript archives store these model hyper-parameters next to the weights; they are
-# not parameters of open_clip's CLIP (which uses the same names as OpenAI for everything else).
-OPENAI_NON_PARAMETER_KEYS = ("input_resolution", "context_length", "vocab_size")
+    pass
 
 # A Hub transfer that arrives garbled (cut short beyond what resume repairs, wrong bytes) is
 # asked for once more before the next source is tried.
@@ -269,86 +267,6 @@ def detect_weights_format(path: Path) -> WeightsFormat:
     )
 
 
-def load_state_dict(path: Path, spec: ModelSpec) -> dict[str, torch.Tensor]:
-    """Read a weights file into a float32 CPU state dict with open_clip's parameter names.
-
-    The format is detected from the file (see :func:`detect_weights_format`), so a fine-tuned
-    checkpoint can be loaded into a spec whose pinned weights use another format:
-
-    - ``openai-jit``: OpenAI's TorchScript archive, loaded on the CPU; its state dict already has
-      open_clip's names, minus :data:`OPENAI_NON_PARAMETER_KEYS`. An archive can carry code, so
-      it is loaded only when its sha256 is the one ``spec`` pins.
-    - ``safetensors``: read as is.
-    - ``state-dict``: ``torch.load(weights_only=True)`` — nothing is unpickled but tensors and
-      plain containers; a top-level ``"state_dict"`` entry and DDP's ``module.`` prefix are undone.
-
-    Raises:
-        WeightsError: unreadable, not a state dict, or an unpinned TorchScript archive; the
-            message names the file.
-    """
-    import torch
-    from safetensors import SafetensorError
-
-    fmt = detect_weights_format(path)
-    try:
-        if fmt == "safetensors":
-            from safetensors.torch import load_file
-
-            raw: Any = load_file(str(path), device="cpu")
-        elif fmt == "openai-jit":
-            _require_pinned_archive(path, spec)
-            with warnings.catch_warnings():
-                # OpenAI publishes only TorchScript; torch's advice to move to torch.export is
-                # for the authors of such files, not for us reading one.
-                warnings.filterwarnings("ignore", "`torch.jit.load` is deprecated", FutureWarning)
-                archive = torch.jit.load(str(path), map_location="cpu")
-            raw = dict(archive.state_dict())
-            for key in OPENAI_NON_PARAMETER_KEYS:
-                raw.pop(key, None)
-        else:
-            raw = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, OSError, ValueError, pickle.UnpicklingError, SafetensorError) as exc:
-        raise WeightsError(
-            f"cannot read {path} as {fmt} weights for model {spec.name!r}: "
-            f"{_first_line(exc)}; the file is damaged or not a weights file: download or import "
-            "it again"
-        ) from exc
-    return _as_float32_state_dict(raw, path)
-
-
-def _require_pinned_archive(path: Path, spec: ModelSpec) -> None:
-    """TorchScript archives carry code and pickles: load only a file whose sha256 is pinned."""
-    pinned = [s for s in spec.weights_sources if s.sha256]
-    if any(stamp_matches(path, s) for s in pinned):
-        return
-    if pinned and sha256_file(path) in {s.sha256 for s in pinned}:
-        return
-    raise WeightsError(
-        f"refusing to load TorchScript archive {path} for model {spec.name!r}: DCLIP loads "
-        "TorchScript only from a model's pinned weights file (it carries code); save the weights "
-        "as safetensors or a PyTorch state dict instead"
-    )
-
-
-def _as_float32_state_dict(raw: Any, path: Path) -> dict[str, torch.Tensor]:
-    import torch
-
-    if isinstance(raw, Mapping) and isinstance(raw.get("state_dict"), Mapping):
-        raw = raw["state_dict"]  # training checkpoints wrap the weights with optimizer state etc.
-    if not isinstance(raw, Mapping):
-        raise WeightsError(f"{path} holds a {type(raw).__name__}, not a state dict of tensors")
-    state_dict: dict[str, torch.Tensor] = {}
-    for key, value in raw.items():
-        if not isinstance(value, torch.Tensor):
-            raise WeightsError(
-                f"{path} is not a state dict of tensors: entry {key!r} is a {type(value).__name__}"
-            )
-        name = str(key).removeprefix("module.")  # saved from a DistributedDataParallel wrapper
-        # OpenAI ships fp16 weights; the models here are float32 on the CPU.
-        state_dict[name] = value.float() if value.is_floating_point() else value
-    return state_dict
-
-
 class _SourceFailedError(Exception):
     """One source did not deliver the weights; the next one may."""
 
@@ -493,8 +411,11 @@ def _holds_model_parameters(path: Path, spec: ModelSpec) -> bool:
     """True for a safetensors file with exactly the model's parameter names and shapes.
 
     safetensors runs no code when read, so where the Hub file's hash is not pinned, this is what
-    an import can check: that the file is the model's weights, not something else.
+    an import can check: that the file is the model's weights, not something else. The header is
+    compared with the spec's recorded :attr:`~ModelSpec.parameters_sha256`, without torch.
     """
+    if spec.parameters_sha256 is None:
+        return False
     try:
         if detect_weights_format(path) != "safetensors":
             return False
@@ -502,15 +423,12 @@ def _holds_model_parameters(path: Path, spec: ModelSpec) -> bool:
         return False
     from safetensors import safe_open
 
-    from dclip_core.models.clip import build_clip_architecture
-
-    expected = {k: tuple(v.shape) for k, v in build_clip_architecture(spec).state_dict().items()}
     try:
-        with safe_open(str(path), framework="pt") as f:
-            found = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118
+        with safe_open(str(path), framework="numpy") as f:
+            shapes = {k: f.get_slice(k).get_shape() for k in f.keys()}  # noqa: SIM118
     except Exception:  # safetensors raises its own error types for a damaged header
         return False
-    return found == expected
+    return parameters_signature(shapes) == spec.parameters_sha256
 
 
 def _weights_source(spec: ModelSpec) -> WeightsSource:

@@ -20,6 +20,7 @@ from dclip_core.config.paths import get_paths
 from dclip_core.errors import DownloadError, WeightsError, WeightsMissingError
 from dclip_core.models.clip import create_clip
 from dclip_core.models.registry import HubFile, ModelSpec, WeightsSource, hub_weights
+from dclip_core.models.state_dict import architecture_parameters_sha256
 from dclip_core.models.weights import cached_weights_path, ensure_weights, import_weights
 from tests.helpers.local_http import (
     FakeHub,
@@ -93,6 +94,7 @@ def hub_spec(
             "tiny-hub.safetensors", HubFile(repo_id, FILE, revision), sha256=sha256
         ),
         fallback_weights=fallback,
+        parameters_sha256=architecture_parameters_sha256(base),
     )
 
 

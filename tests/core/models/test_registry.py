@@ -39,3 +39,14 @@ def test_the_default_model_pins_its_hub_revision() -> None:
 def test_unknown_model_suggests_close_names() -> None:
     with pytest.raises(UnknownModelError, match="clip-vit-b-32"):
         get_model_spec("clip-vit-b32")
+
+
+@pytest.mark.parametrize(
+    "name", [spec.name for spec in list_model_specs() if spec.parameters_sha256 is not None]
+)
+def test_recorded_parameter_signatures_match_the_architectures(name: str) -> None:
+    """An import recognises a model's weights file by this signature, without torch."""
+    from dclip_core.models.state_dict import architecture_parameters_sha256
+
+    spec = get_model_spec(name)
+    assert spec.parameters_sha256 == architecture_parameters_sha256(spec)

@@ -15,12 +15,12 @@ from dclip_core.errors import DownloadError, WeightsError, WeightsMissingError
 from dclip_core.models.clip import create_clip
 from dclip_core.models.download import sha256_file
 from dclip_core.models.registry import ModelSpec, get_model_spec
+from dclip_core.models.state_dict import load_state_dict
 from dclip_core.models.weights import (
     cached_weights_path,
     detect_weights_format,
     ensure_weights,
     import_weights,
-    load_state_dict,
 )
 from tests.helpers.local_http import LocalFileServer, Route, closed_port_url, serve_files
 from tests.helpers.tiny_weights import (
