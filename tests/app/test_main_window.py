@@ -12,7 +12,8 @@ from pytestqt.qtbot import QtBot
 
 from dclip_app.main_window import LIBRARY_PAGE, MainWindow
 from dclip_core.library.library import Library
-from tests.app.conftest import PHOTOS, wait_for_indexing
+from tests.app.conftest import wait_for_indexing
+from tests.helpers.images import PHOTOS
 
 pytestmark = pytest.mark.gui
 
@@ -164,7 +165,7 @@ def test_remove_folder_empties_results(
 def test_close_while_indexing_asks_then_stops_cleanly(
     qtbot: QtBot, window: MainWindow, tmp_path: Path
 ) -> None:
-    from tests.app.conftest import draw_photo
+    from tests.helpers.images import draw_photo
 
     big = tmp_path / "many"
     big.mkdir()
@@ -198,7 +199,7 @@ def test_close_while_indexing_asks_then_stops_cleanly(
 def test_cancel_keeps_what_was_indexed_and_rescan_finishes(
     qtbot: QtBot, window: MainWindow, tmp_path: Path
 ) -> None:
-    from tests.app.conftest import draw_photo
+    from tests.helpers.images import draw_photo
 
     big = tmp_path / "many"
     big.mkdir()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.core.library.photo_corpus import write_hostile_files, write_real_photos
+from tests.helpers.images import write_hostile_files, write_real_photos
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -141,7 +141,7 @@ def test_heic_without_the_extra_is_reported_not_broken(tiny_bundle: Path, tmp_pa
 def test_region_index_reports_where_a_detail_matched(tiny_bundle: Path, tmp_path: Path) -> None:
     from PIL import Image
 
-    from tests.core.library.photo_corpus import sample_photo
+    from tests.helpers.images import sample_photo
 
     folder = tmp_path / "photos"
     folder.mkdir()

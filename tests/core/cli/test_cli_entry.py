@@ -12,7 +12,7 @@ import pytest
 
 from dclip_core.library import Library
 from dclip_core.runtime.encoders import ClipEncoder
-from tests.core.library.photo_corpus import sample_photo
+from tests.helpers.images import sample_photo
 
 REPO = Path(__file__).resolve().parents[3]
 

@@ -16,7 +16,7 @@ from dclip_core.library.decoder import (
     write_thumbnail,
 )
 from dclip_core.library.scanner import printable_path
-from tests.core.library.photo_corpus import (
+from tests.helpers.images import (
     USABLE,
     exif_bytes,
     write_hostile_files,

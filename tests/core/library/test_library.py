@@ -26,7 +26,7 @@ from dclip_core.library.ann import read_ann_meta
 from dclip_core.library.ann_sync import ann_dir
 from dclip_core.library.lock import WriterLock
 from dclip_core.runtime.encoders import ClipEncoder
-from tests.core.library.photo_corpus import (
+from tests.helpers.images import (
     USABLE,
     sample_photo,
     write_hostile_files,

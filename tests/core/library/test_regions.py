@@ -29,7 +29,7 @@ from dclip_core.library.regions import (
 from dclip_core.library.schema import DB_FILE_NAME, SCHEMA_VERSION
 from dclip_core.library.store import LibraryStore
 from dclip_core.runtime.encoders import ClipEncoder
-from tests.core.library.photo_corpus import sample_photo
+from tests.helpers.images import sample_photo
 
 GRID = LAYOUTS["grid"]
 

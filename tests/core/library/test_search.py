@@ -14,7 +14,7 @@ from dclip_core.errors import BundleError
 from dclip_core.library import Library, SearchQuery, SearchResponse
 from dclip_core.runtime.bundle import BundleManifest
 from dclip_core.runtime.encoders import ClipEncoder
-from tests.core.library.photo_corpus import sample_photo
+from tests.helpers.images import sample_photo
 
 
 class ThreadRecordingEncoder:
