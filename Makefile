@@ -1,13 +1,14 @@
 # The two commands a newcomer needs (see README):
 #   make run   - create .venv, install DCLIP, start the app
 #   make test  - create .venv, install DCLIP with its dev tools, run linters, type checks,
-#                import contracts and the whole test suite
+#                import contracts and the whole test suite (what CI runs)
+#   make test-fast - the same without tests marked slow (the edit-test loop, ~3 min)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.dclip-installed
 
-.PHONY: run test lint install clean
+.PHONY: run test test-fast lint install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +27,10 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 test: lint
-	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest --durations=10
+
+test-fast: lint
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -m "not slow"
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import QEvent
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
@@ -13,6 +14,26 @@ from dclip_app.app import create_main_window
 from dclip_app.main_window import MainWindow
 from dclip_core.config import Settings, save_settings
 from tests.helpers.images import write_photo_library
+
+
+@pytest.fixture(autouse=True)
+def _no_leaked_windows(qapp: QApplication) -> Iterator[None]:
+    """Fail a test that leaves a top-level widget open (napari's strict-qtbot habit).
+
+    Runs after pytest-qt closed the widgets given to ``qtbot.addWidget`` and after the window
+    fixtures closed theirs, so what is still visible here was opened and forgotten: a dialog, a
+    popup, a second window. It is closed afterwards, so one leak does not fail the next test too.
+    """
+    before = {id(w) for w in QApplication.topLevelWidgets()}
+    yield
+    QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    QApplication.processEvents()
+    leaked = [w for w in QApplication.topLevelWidgets() if id(w) not in before and w.isVisible()]
+    for widget in leaked:
+        widget.close()
+        widget.deleteLater()
+    names = [f"{type(w).__name__} {w.objectName() or w.windowTitle()!r}" for w in leaked]
+    assert not leaked, f"the test left top-level widgets open: {', '.join(names)}"
 
 
 @pytest.fixture

@@ -127,6 +127,7 @@ def test_resumed_run_equals_uninterrupted_run(
     assert [s["loss"] for s in second.of("step")] == full_curve[6:]
 
 
+@pytest.mark.slow
 def test_a_cancel_token_stops_like_a_signal_and_the_run_resumes(
     records: list[Any], regions: RegionCache, tmp_path: Path
 ) -> None:
