@@ -11,8 +11,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from dclip_core.models.registry import ImagePreprocess
-from dclip_core.runtime.preprocess import load_pixels
+from dclip_core.runtime.preprocess import ImagePreprocess, load_pixels
 
 if TYPE_CHECKING:
     import open_clip

@@ -13,8 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from dclip_core.models.registry import ImagePreprocess
-from dclip_core.runtime.preprocess import preprocess_batch
+from dclip_core.runtime.preprocess import ImagePreprocess, preprocess_batch
 from dclip_core.runtime.tokenizer import ClipTokenizer
 
 REFERENCE_SEED = 20250527

@@ -7,13 +7,13 @@ need torch (``clip``, ``teacher``, ``detector`` …) are imported by name where 
 from __future__ import annotations
 
 from dclip_core.models.registry import (
-    ImagePreprocess,
     ModelSpec,
     WeightsSource,
     get_model_spec,
     list_model_specs,
     register_model,
 )
+from dclip_core.runtime.preprocess import ImagePreprocess
 
 __all__ = [
     "ImagePreprocess",

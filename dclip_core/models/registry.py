@@ -15,32 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from dclip_core.errors import UnknownModelError
-
-OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
-OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
+from dclip_core.runtime.preprocess import ImagePreprocess
 
 WeightsFormat = Literal["openai-jit", "safetensors", "state-dict"]
-
-
-@dataclass(frozen=True)
-class ImagePreprocess:
-    """Inference preprocessing, as open_clip's ``image_transform(is_train=False)`` does it."""
-
-    size: int = 224
-    mean: tuple[float, float, float] = OPENAI_MEAN
-    std: tuple[float, float, float] = OPENAI_STD
-    resize_mode: Literal["shortest", "longest", "squash"] = "shortest"
-    interpolation: Literal["bicubic", "bilinear"] = "bicubic"
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "size": self.size,
-            "mean": list(self.mean),
-            "std": list(self.std),
-            "resize_mode": self.resize_mode,
-            "interpolation": self.interpolation,
-        }
-
 
 HUB_ENDPOINT = "https://huggingface.co"
 """The Hugging Face Hub; ``HF_ENDPOINT`` points DCLIP (and huggingface_hub) at a mirror instead."""

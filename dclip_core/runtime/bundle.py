@@ -19,8 +19,8 @@ from typing import Any, Literal, cast
 
 from dclip_core.config.paths import get_paths
 from dclip_core.errors import BundleError
-from dclip_core.models.registry import ImagePreprocess
 from dclip_core.runtime.bundle_verify import sha256_file, verify_files
+from dclip_core.runtime.preprocess import ImagePreprocess
 
 __all__ = [
     "BUNDLE_FORMAT",

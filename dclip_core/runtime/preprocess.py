@@ -11,13 +11,36 @@ nearest-neighbour, RGBA is resized premultiplied, and 16-bit images clip differe
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 from PIL import Image, ImageOps
 
-from dclip_core.models.registry import ImagePreprocess
+OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
+OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
+
+@dataclass(frozen=True)
+class ImagePreprocess:
+    """Inference preprocessing, as open_clip's ``image_transform(is_train=False)`` does it."""
+
+    size: int = 224
+    mean: tuple[float, float, float] = OPENAI_MEAN
+    std: tuple[float, float, float] = OPENAI_STD
+    resize_mode: Literal["shortest", "longest", "squash"] = "shortest"
+    interpolation: Literal["bicubic", "bilinear"] = "bicubic"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "size": self.size,
+            "mean": list(self.mean),
+            "std": list(self.std),
+            "resize_mode": self.resize_mode,
+            "interpolation": self.interpolation,
+        }
+
 
 _RESAMPLING = {
     "bicubic": Image.Resampling.BICUBIC,

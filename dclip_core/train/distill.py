@@ -26,10 +26,10 @@ from torch import nn
 from dclip_core.cancel import CancelToken
 from dclip_core.errors import TrainingError
 from dclip_core.models.clip import create_clip
-from dclip_core.models.registry import ImagePreprocess, get_model_spec
+from dclip_core.models.registry import get_model_spec
 from dclip_core.models.teacher import CrossModalTeacher, load_teacher
 from dclip_core.models.text_features import FrozenTextEncoder
-from dclip_core.runtime.preprocess import load_pixels
+from dclip_core.runtime.preprocess import ImagePreprocess, load_pixels
 from dclip_core.runtime.tokenizer import ClipTokenizer
 from dclip_core.train.batching import CaptionedRecord, Example
 from dclip_core.train.checkpoint import save_weights

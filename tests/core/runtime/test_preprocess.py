@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dclip_core.models.registry import ImagePreprocess
 from dclip_core.runtime.images import load_image
-from dclip_core.runtime.preprocess import preprocess_batch, preprocess_image
+from dclip_core.runtime.preprocess import ImagePreprocess, preprocess_batch, preprocess_image
 from tests.helpers.images import photo, photo_strip, sixteen_bit, write_image_zoo
 
 TOLERANCE = 1e-4

@@ -368,7 +368,7 @@ import dclip_core.runtime.tokenizer, dclip_core.runtime.preprocess, dclip_core.r
 from dclip_core.runtime.tokenizer import _FTFY_INERT, ClipTokenizer, clean_text
 from dclip_core.runtime.preprocess import preprocess_image
 from dclip_core.runtime.images import load_image
-from dclip_core.models.registry import ImagePreprocess
+from dclip_core.runtime.preprocess import ImagePreprocess
 tokens = ClipTokenizer(ClipTokenizer.default_vocab_path())(["a photo of a cat"])
 pixels = preprocess_image(load_image({str(image_path)!r}, min_side=64), ImagePreprocess(size=64))
 assert tokens.shape == (1, 77) and pixels.shape == (3, 64, 64)
