@@ -202,7 +202,9 @@ def configure_search(parser: argparse.ArgumentParser) -> None:
         "--relevant-only", action="store_true", help="hide results below the relevance cutoff"
     )
     parser.add_argument(
-        "--sensitivity", type=float, help="relevance cutoff in robust std devs (setting default)"
+        "--sensitivity",
+        type=float,
+        help="relevance cutoff: top 1/(1+S) of median..best (setting default)",
     )
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.set_defaults(handler=run_search)

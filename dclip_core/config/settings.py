@@ -94,8 +94,8 @@ class Settings:
     relevance_sensitivity: float = _setting(
         3.0,
         "Relevance cutoff",
-        "How far above the library's typical score a result must be to count as relevant "
-        "(in standard deviations). Lower shows more results.",
+        "How close to the best match a result must score to count as relevant: the top "
+        "1/(1+value) of the way down to the library's typical score. Lower shows more results.",
         "float",
         minimum=0.0,
         maximum=10.0,

@@ -10,13 +10,19 @@ Query syntax (the CLI and the app's search box share it, see docs/cli-search.md)
 The query vector is the weighted sum of the positive embeddings minus the weighted sum of the
 negative ones, normalised to unit length, so scores stay cosine similarities whatever the mix.
 
-Relevance: the query is scored against a random sample of the library (up to
-:data:`RELEVANCE_SAMPLE` = 1000 vectors: the median and MAD of 1000 draws are within a few
-percent of the library's). A result is *relevant* when its score stands out from that
-background by ``sensitivity`` robust standard deviations:
-``threshold = median + sensitivity * 1.4826 * MAD``. Median and MAD rather than mean and standard
-deviation, so that a query matching a large part of the library (a dog owner's "dog") does not
-widen the background and hide its own matches.
+Relevance (docs/adr/0015-relevance-cutoff.md): the query is scored against a random sample of the
+library (up to :data:`RELEVANCE_SAMPLE` = 1000 vectors: its median is within a few percent of the
+library's) and against the library's best match. A result is *relevant* when it lies in the top
+``1 / (1 + sensitivity)`` of the way from the background's median up to that best score:
+
+    threshold = best - (best - median) / (1 + sensitivity)
+
+Both ends are scores of this query under this model, so the rule holds whatever the model's cosine
+scale (a tiny CLIP spanning -0.3..0.85, OpenAI's ViT-B/32 spanning 0.1..0.35), and the best photo
+always reaches it. The earlier rule, ``median + sensitivity * 1.4826 * MAD``
+(:func:`robust_z_cutoff`, kept as the benchmark's baseline), assumed the background is noise with
+a few outliers; a model that knows colours and shapes scores the near misses (a red square for
+"red circle") high too, the spread grows with them, and the bar rose above any possible cosine.
 """
 
 from __future__ import annotations
@@ -172,6 +178,8 @@ class Relevance:
     background_spread: float
     sample_size: int
     sensitivity: float
+    # The best score the cutoff measured from: the library's best match (else the sample's).
+    best_score: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -235,26 +243,60 @@ def median_of(values: np.ndarray) -> float:
 
 
 def relevance_cutoff(
-    query: np.ndarray, sample: np.ndarray, sensitivity: float, *, views: int = 1
+    query: np.ndarray,
+    sample: np.ndarray,
+    sensitivity: float,
+    *,
+    views: int = 1,
+    best: float | None = None,
 ) -> Relevance:
-    """The score a result needs to stand out from the library's background for this query.
+    """The score a result needs to count as relevant to this query (see the module docstring).
 
-    ``sample`` holds stored rows of ``views`` vectors each; a photo scores as its best view, as
-    in search.
+    Args:
+        query: the unit query vector.
+        sample: stored rows of ``views`` vectors each, a random sample of the library; a photo
+            scores as its best view, as in search.
+        sensitivity: how close to the best score a result must be; 3 keeps the top quarter of the
+            way from the median to the best, 0 everything above the median. Negative counts as 0.
+        best: the library's best score for the query (the search's first hit). The sample's
+            best stands in without it; with it, a match rarer than one in the sample still sets
+            the top end, so the near misses in the sample are not marked.
     """
     if len(sample) == 0:
-        return Relevance(1.0, 0.0, 0.0, 0, sensitivity)
-    scores = matvec(sample, query) if views == 1 else view_scores(sample, query, views).max(axis=1)
+        return Relevance(1.0, 0.0, 0.0, 0, sensitivity, best if best is not None else 1.0)
+    scores = sample_scores(query, sample, views)
     median = median_of(scores)
-    spread = 1.4826 * median_of(np.abs(scores - median))
-    # A tiny library or identical photos give no spread; fall back to the plain deviation, and
-    # keep a floor so that a near-constant background does not mark everything relevant.
-    if spread < 1e-4:
-        spread = max(float(np.std(scores)), 1e-3)
+    top = float(np.max(scores)) if best is None else max(float(np.max(scores)), best)
+    # Never above the best score: the best match is always relevant unless it ties the median.
+    threshold = top - (top - median) / (1.0 + max(sensitivity, 0.0))
     return Relevance(
-        threshold=median + sensitivity * spread,
+        threshold=threshold,
         background_median=median,
-        background_spread=spread,
+        background_spread=_robust_spread(scores, median),
         sample_size=len(sample),
         sensitivity=sensitivity,
+        best_score=top,
     )
+
+
+def robust_z_cutoff(scores: np.ndarray, sensitivity: float) -> float:
+    """The earlier rule, ``median + sensitivity * 1.4826 * MAD`` of the background's scores.
+
+    Kept as the baseline of ``dclip bench cutoff``: on the shapes demo it rises above every cosine
+    (docs/adr/0015-relevance-cutoff.md).
+    """
+    median = median_of(scores)
+    return median + sensitivity * _robust_spread(scores, median)
+
+
+def sample_scores(query: np.ndarray, sample: np.ndarray, views: int = 1) -> np.ndarray:
+    """Scores of the sampled photos for ``query``: each photo's best view."""
+    return matvec(sample, query) if views == 1 else view_scores(sample, query, views).max(axis=1)
+
+
+def _robust_spread(scores: np.ndarray, median: float) -> float:
+    """1.4826 x MAD (a normal's standard deviation), with a floor for a constant background."""
+    spread = 1.4826 * median_of(np.abs(scores - median))
+    if spread < 1e-4:
+        spread = max(float(np.std(scores)), 1e-3)
+    return spread

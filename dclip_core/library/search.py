@@ -255,7 +255,6 @@ class SearchEngine:
                 encoding.result()
         vector = self.query_vector(store, model, encoder, query)
         sensitivity = query.sensitivity if query.sensitivity is not None else sensitivity
-        relevance = relevance_cutoff(vector, background, sensitivity, views=model.views)
         wanted = query.offset + query.limit
         pool = max(wanted, DATE_SORT_POOL) if query.sort != "score" else wanted
         warnings: list[str] = []
@@ -269,10 +268,21 @@ class SearchEngine:
             else:
                 allowed_set = set(allowed)
                 found = ann_search_views(ann, model, vector, pool + 16, allowed_set.__contains__)
+            # The cutoff measures from the whole library's best match, so a folder without one
+            # does not mark its near misses relevant.
+            library_best = ann_search_views(ann, model, vector, 1)[1]
         else:
             total = ann.count // model.views
             found = ann_search_views(ann, model, vector, pool + 16)
+            library_best = found[1][:1]
         found_ids, scores, found_views = found
+        relevance = relevance_cutoff(
+            vector,
+            background,
+            sensitivity,
+            views=model.views,
+            best=float(library_best[0]) if len(library_best) else None,
+        )
         boxes = views(model.regions)
         rows = store.images([int(i) for i in found_ids])
         results: list[SearchResult] = []

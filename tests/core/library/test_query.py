@@ -17,6 +17,7 @@ from dclip_core.library.query import (
     median_of,
     parse_weighted,
     relevance_cutoff,
+    robust_z_cutoff,
 )
 
 
@@ -95,8 +96,45 @@ def test_relevance_is_robust_to_a_large_matching_minority() -> None:
     background /= np.linalg.norm(background, axis=1, keepdims=True)
     cut = relevance_cutoff(query, background, sensitivity=3.0)
     relevant = (background @ query) >= cut.threshold
-    assert relevant[:300].mean() > 0.95
+    assert relevant[:300].mean() > 0.7
     assert relevant[300:].mean() < 0.02
+    # The matches scatter widely (cosines 0.4-0.9); a lower sensitivity takes in all of them.
+    wider = (background @ query) >= relevance_cutoff(query, background, 1.0).threshold
+    assert wider[:300].mean() > 0.95
+    assert wider[300:].mean() < 0.02
+
+
+def test_relevance_cutoff_is_reachable_and_ignores_the_score_scale() -> None:
+    # Near misses score high too (a red square for "red circle"): the spread grows with them, and
+    # the earlier rule (median + 3 robust SDs) rose above every score (issue 18).
+    rng = np.random.default_rng(5)
+    matches = rng.uniform(0.70, 0.85, 20)
+    near_misses = rng.uniform(0.45, 0.68, 80)
+    rest = rng.uniform(-0.3, 0.45, 200)
+    scores = np.concatenate([matches, near_misses, rest]).astype(np.float32)
+    assert robust_z_cutoff(scores, 3.0) > scores.max()
+    for scale, offset in [(1.0, 0.0), (0.2, 0.15)]:  # a tiny CLIP's cosines, then ViT-B/32-like
+        scaled = scale * scores + offset
+        sample = np.stack([scaled, np.sqrt(1 - scaled**2)], axis=1).astype(np.float32)
+        cut = relevance_cutoff(np.array([1.0, 0.0], np.float32), sample, 3.0)
+        marked = scaled >= cut.threshold
+        assert marked[:20].mean() > 0.6, scale
+        assert not marked[20:].any(), scale
+        assert cut.threshold <= cut.best_score == pytest.approx(scaled.max(), abs=1e-6)
+    # The library's best match, rarer than one in the sample, raises the bar above near misses.
+    sample = np.stack([scores[20:], np.sqrt(1 - scores[20:] ** 2)], axis=1).astype(np.float32)
+    query = np.array([1.0, 0.0], np.float32)
+    assert relevance_cutoff(query, sample, 3.0, best=0.85).threshold > 0.68
+
+
+def test_sensitivity_moves_the_cutoff_monotonically() -> None:
+    rng = np.random.default_rng(2)
+    sample = rng.standard_normal((500, 16)).astype(np.float32)
+    sample /= np.linalg.norm(sample, axis=1, keepdims=True)
+    thresholds = [relevance_cutoff(sample[0], sample, s).threshold for s in (0, 1, 3, 5, 10)]
+    assert thresholds == sorted(thresholds)
+    assert len(set(thresholds)) == 5
+    assert relevance_cutoff(sample[0], sample, -2).threshold == thresholds[0]
 
 
 def test_median_of_equals_numpys_median() -> None:
