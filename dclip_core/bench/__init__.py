@@ -35,6 +35,7 @@ BENCHMARK_MODULES: tuple[str, ...] = (
     "dclip_core.bench.train",
     "dclip_core.bench.shapes",
     "dclip_core.bench.regions",
+    "dclip_core.bench.cutoff",
 )
 
 

@@ -43,7 +43,31 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 
-def _demo_inputs() -> tuple[Path, Path]:
+def colour_shape_queries() -> list[tuple[str, str, str]]:
+    """The 36 colour-shape queries as ``(query, colour, shape)``: ``("red circle", "red", …)``."""
+    from dclip_core.shapes.scenes import COLOURS, SHAPES
+
+    return [(f"{colour} {shape}", colour, shape) for colour in COLOURS for shape in SHAPES]
+
+
+def colour_shape_truth(photos: Path) -> dict[str, frozenset[str]]:
+    """Ground truth of a shapes folder: per colour-shape query, the files holding such an object.
+
+    Raises:
+        SystemExit: ``photos`` has no ``scenes.json`` (not a shapes folder).
+    """
+    from dclip_core.shapes.world import scenes_by_file
+
+    scenes = scenes_by_file(photos)
+    if not scenes:
+        raise SystemExit(f"dclip bench: {photos} has no scenes.json (not a shapes folder)")
+    return {
+        query: frozenset(name for name, scene in scenes.items() if scene.has(colour, shape))
+        for query, colour, shape in colour_shape_queries()
+    }
+
+
+def demo_inputs() -> tuple[Path, Path]:
     """The demo's bundle and photos, built under the demo home if missing (as ``dclip demo``)."""
     from dclip_core.config.paths import HOME_ENV
     from dclip_core.shapes.demo import build_demo, demo_home
@@ -58,12 +82,8 @@ def measure_layout(bundle: Path, photos: Path, layout: str) -> dict[str, Any]:
     """Index ``photos`` with ``layout`` into a fresh library and score every colour-shape query."""
     from dclip_core.library import IndexOptions, Library, SearchQuery
     from dclip_core.runtime.encoders import ClipEncoder
-    from dclip_core.shapes.scenes import COLOURS, SHAPES
-    from dclip_core.shapes.world import scenes_by_file
 
-    scenes = scenes_by_file(photos)
-    if not scenes:
-        raise SystemExit(f"dclip bench regions: {photos} has no scenes.json (not a shapes folder)")
+    truth = colour_shape_truth(photos)
     encoder = ClipEncoder.load(bundle, provider="cpu")
     with tempfile.TemporaryDirectory(prefix="dclip-bench-regions-") as folder:
         library = Library(Path(folder) / "library")
@@ -71,11 +91,9 @@ def measure_layout(bundle: Path, photos: Path, layout: str) -> dict[str, Any]:
         library.index([photos], encoder=encoder, options=IndexOptions(regions=layout))
         index_seconds = time.perf_counter() - started
         hits: dict[str, int] = {}
-        for colour in COLOURS:
-            for shape in SHAPES:
-                query = f"{colour} {shape}"
-                response = library.search(SearchQuery.from_strings([query], limit=10))
-                hits[query] = sum(scenes[r.path.name].has(colour, shape) for r in response.results)
+        for query, matching in truth.items():
+            response = library.search(SearchQuery.from_strings([query], limit=10))
+            hits[query] = sum(r.path.name in matching for r in response.results)
         library.close()
     return {
         "layout": layout,
@@ -101,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
         )
     bundle, photos = args.bundle, args.photos
     if bundle is None or photos is None:
-        demo_bundle, demo_photos = _demo_inputs()
+        demo_bundle, demo_photos = demo_inputs()
         bundle, photos = bundle or demo_bundle, photos or demo_photos
     rows = [measure_layout(bundle, photos, layout) for layout in layouts]
     result = {"bundle": str(bundle), "photos": str(photos), "layouts": rows}
