@@ -86,7 +86,7 @@ def measure_cutoff(bundle: Path, photos: Path, regions: str, sensitivity: float)
     """Index ``photos`` into a fresh library and score both rules' marked sets for every query."""
     from dclip_core.bench.regions import colour_shape_truth
     from dclip_core.library import IndexOptions, Library, SearchQuery
-    from dclip_core.library.query import robust_z_cutoff
+    from dclip_core.library.scoring import robust_z_cutoff
     from dclip_core.runtime.encoders import ClipEncoder
 
     truth = colour_shape_truth(photos)

@@ -252,7 +252,7 @@ def _measure(
     numpy_ms, hits, ann_again_ms = [], 0, []
     for q, found in zip(held_out, ann_ids, strict=True):
         started = time.perf_counter()
-        scores = np.einsum("ij,j->i", matrix, q)  # faster than BLAS here, see query.matvec
+        scores = np.einsum("ij,j->i", matrix, q)  # faster than BLAS here, see scoring.matvec
         top = np.argpartition(-scores, 9)[:10]
         top = top[np.argsort(-scores[top])]
         numpy_ms.append((time.perf_counter() - started) * 1000)

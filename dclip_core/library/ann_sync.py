@@ -11,14 +11,13 @@ writing.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from dclip_core.library.ann import AnnIndex, AnnParams, load_ann_index
-from dclip_core.library.query import matvec
-from dclip_core.library.regions import LABEL_STRIDE, ann_labels, best_per_image, view_scores
+from dclip_core.library.regions import ann_labels
 from dclip_core.library.store import LibraryStore, ModelRow
 
 ANN_DIR_NAME = "ann"
@@ -124,56 +123,3 @@ def sync_ann_index(
     return ann
 
 
-def exact_search(
-    query: np.ndarray, ids: np.ndarray, vectors: np.ndarray, k: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Brute-force top-``k`` by cosine (for small filtered sets, and as the reference in tests)."""
-    found, scores, _ = exact_search_views(query, ids, vectors, k, views=1)
-    return found, scores
-
-
-def exact_search_views(
-    query: np.ndarray, ids: np.ndarray, rows: np.ndarray, k: int, views: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Brute-force top-``k`` images by their best view: (ids, scores, index of that view).
-
-    ``rows`` are stored rows of ``views`` vectors each (:mod:`dclip_core.library.regions`).
-    """
-    if len(ids) == 0 or k <= 0:
-        empty = np.empty(0, dtype=np.int64)
-        return empty, np.empty(0, dtype=np.float32), empty
-    if views == 1:
-        scores = matvec(rows, query)
-        best_view = np.zeros(len(ids), dtype=np.int64)
-    else:
-        per_view = view_scores(rows, query, views)
-        best_view = per_view.argmax(axis=1)
-        scores = per_view[np.arange(len(ids)), best_view]
-    k = min(k, len(ids))
-    top = np.argpartition(-scores, k - 1)[:k]
-    top = top[np.argsort(-scores[top], kind="stable")]
-    return ids[top].astype(np.int64), scores[top].astype(np.float32), best_view[top]
-
-
-def ann_search_views(
-    ann: AnnIndex,
-    model: ModelRow,
-    query: np.ndarray,
-    k: int,
-    allowed: Callable[[int], bool] | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Top-``k`` images of the ANN index by their best view: (ids, scores, index of that view).
-
-    ``allowed`` filters image ids. A region model asks the index for ``k * views`` vectors: at
-    most ``views`` of them belong to one image, so ``k`` distinct images are among them.
-    """
-    if model.views == 1:
-        ids, scores = ann.search(query, k, allowed)
-        return ids, scores, np.zeros(len(ids), dtype=np.int64)
-
-    def allowed_label(label: int) -> bool:
-        assert allowed is not None
-        return allowed(label // LABEL_STRIDE)
-
-    labels, scores = ann.search(query, k * model.views, allowed_label if allowed else None)
-    return best_per_image(labels, scores, k)

@@ -1,4 +1,4 @@
-"""What a search asks for (:class:`SearchQuery`), what it returns, and the arithmetic in between.
+"""What a search asks for (:class:`SearchQuery`) and what it returns.
 
 Query syntax (the CLI and the app's search box share it, see docs/cli-search.md):
 
@@ -7,22 +7,7 @@ Query syntax (the CLI and the app's search box share it, see docs/cli-search.md)
 * negative terms (``--minus``, or the app's "without" field) are subtracted with their weight;
 * example images are terms too, given by path or library id, positive or negative.
 
-The query vector is the weighted sum of the positive embeddings minus the weighted sum of the
-negative ones, normalised to unit length, so scores stay cosine similarities whatever the mix.
-
-Relevance (docs/adr/0015-relevance-cutoff.md): the query is scored against a random sample of the
-library (up to :data:`RELEVANCE_SAMPLE` = 1000 vectors: its median is within a few percent of the
-library's) and against the library's best match. A result is *relevant* when it lies in the top
-``1 / (1 + sensitivity)`` of the way from the background's median up to that best score:
-
-    threshold = best - (best - median) / (1 + sensitivity)
-
-Both ends are scores of this query under this model, so the rule holds whatever the model's cosine
-scale (a tiny CLIP spanning -0.3..0.85, OpenAI's ViT-B/32 spanning 0.1..0.35), and the best photo
-always reaches it. The earlier rule, ``median + sensitivity * 1.4826 * MAD``
-(:func:`robust_z_cutoff`, kept as the benchmark's baseline), assumed the background is noise with
-a few outliers; a model that knows colours and shapes scores the near misses (a red square for
-"red circle") high too, the spread grows with them, and the bar rose above any possible cosine.
+How a query becomes a vector, scores and a relevance cutoff: :mod:`dclip_core.library.scoring`.
 """
 
 from __future__ import annotations
@@ -33,11 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
-
-from dclip_core.library.regions import view_scores
-
-RELEVANCE_SAMPLE = 1000
 _WEIGHT = re.compile(r"^\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*:(.*)$", re.DOTALL)
 
 SortOrder = Literal["score", "date_desc", "date_asc"]
@@ -195,108 +175,3 @@ class SearchResponse:
     warnings: list[str] = field(default_factory=list)
 
 
-def matvec(matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:
-    """``matrix @ vector`` without BLAS threads.
-
-    A matrix-vector product is memory-bound; multi-threaded BLAS gains nothing on it and, next to
-    ONNX Runtime's spinning worker threads, was measured 20x slower (11 ms vs 0.55 ms for
-    2000x512 on the 2-core reference machine).
-    """
-    return np.einsum("ij,j->i", matrix, vector)
-
-
-def combine_query(
-    positives: Sequence[tuple[np.ndarray, float]], negatives: Sequence[tuple[np.ndarray, float]]
-) -> np.ndarray:
-    """Weighted sum of positives minus weighted negatives, normalised to unit length.
-
-    Raises:
-        ValueError: nothing positive to search for, or the terms cancel out.
-    """
-    if not positives:
-        raise ValueError("a search needs at least one positive text or image")
-    total = np.zeros_like(np.asarray(positives[0][0], dtype=np.float32))
-    for vector, weight in positives:
-        total += np.float32(weight) * np.asarray(vector, dtype=np.float32)
-    for vector, weight in negatives:
-        total -= np.float32(weight) * np.asarray(vector, dtype=np.float32)
-    norm = float(np.linalg.norm(total))
-    if not np.isfinite(norm) or norm < 1e-6:
-        raise ValueError("the search terms cancel each other out; change their weights")
-    return (total / norm).astype(np.float32)
-
-
-def median_of(values: np.ndarray) -> float:
-    """``float(np.median(values))`` of a non-empty 1-D array, computed the same way.
-
-    np.median imports numpy.ma on its first call (~25 ms of a cold search); this takes the same
-    partition and the same mean of the middle value(s), and gives NaN when a value is NaN.
-    """
-    size = len(values)
-    half = size // 2
-    middle = [half] if size % 2 else [half - 1, half]
-    # Partitioning at the last position as well moves a NaN there, as np.median does.
-    part = np.partition(values, [*middle, size - 1])
-    if np.isnan(part[-1]):
-        return float("nan")
-    return float(np.mean(part[middle[0] : half + 1]))
-
-
-def relevance_cutoff(
-    query: np.ndarray,
-    sample: np.ndarray,
-    sensitivity: float,
-    *,
-    views: int = 1,
-    best: float | None = None,
-) -> Relevance:
-    """The score a result needs to count as relevant to this query (see the module docstring).
-
-    Args:
-        query: the unit query vector.
-        sample: stored rows of ``views`` vectors each, a random sample of the library; a photo
-            scores as its best view, as in search.
-        sensitivity: how close to the best score a result must be; 3 keeps the top quarter of the
-            way from the median to the best, 0 everything above the median. Negative counts as 0.
-        best: the library's best score for the query (the search's first hit). The sample's
-            best stands in without it; with it, a match rarer than one in the sample still sets
-            the top end, so the near misses in the sample are not marked.
-    """
-    if len(sample) == 0:
-        return Relevance(1.0, 0.0, 0.0, 0, sensitivity, best if best is not None else 1.0)
-    scores = sample_scores(query, sample, views)
-    median = median_of(scores)
-    top = float(np.max(scores)) if best is None else max(float(np.max(scores)), best)
-    # Never above the best score: the best match is always relevant unless it ties the median.
-    threshold = top - (top - median) / (1.0 + max(sensitivity, 0.0))
-    return Relevance(
-        threshold=threshold,
-        background_median=median,
-        background_spread=_robust_spread(scores, median),
-        sample_size=len(sample),
-        sensitivity=sensitivity,
-        best_score=top,
-    )
-
-
-def robust_z_cutoff(scores: np.ndarray, sensitivity: float) -> float:
-    """The earlier rule, ``median + sensitivity * 1.4826 * MAD`` of the background's scores.
-
-    Kept as the baseline of ``dclip bench cutoff``: on the shapes demo it rises above every cosine
-    (docs/adr/0015-relevance-cutoff.md).
-    """
-    median = median_of(scores)
-    return median + sensitivity * _robust_spread(scores, median)
-
-
-def sample_scores(query: np.ndarray, sample: np.ndarray, views: int = 1) -> np.ndarray:
-    """Scores of the sampled photos for ``query``: each photo's best view."""
-    return matvec(sample, query) if views == 1 else view_scores(sample, query, views).max(axis=1)
-
-
-def _robust_spread(scores: np.ndarray, median: float) -> float:
-    """1.4826 x MAD (a normal's standard deviation), with a floor for a constant background."""
-    spread = 1.4826 * median_of(np.abs(scores - median))
-    if spread < 1e-4:
-        spread = max(float(np.std(scores)), 1e-3)
-    return spread

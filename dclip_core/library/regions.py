@@ -113,22 +113,3 @@ def ann_labels(image_ids: Sequence[int] | np.ndarray, count: int) -> np.ndarray:
     return (ids[:, None] * LABEL_STRIDE + np.arange(count, dtype=np.int64)[None, :]).reshape(-1)
 
 
-def best_per_image(
-    labels: np.ndarray, scores: np.ndarray, limit: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Group ANN hits (best first) by image: (image ids, their best score, the view that had it).
-
-    At most ``limit`` images come back, in the order of their best view.
-    """
-    images = labels // LABEL_STRIDE
-    _, first = np.unique(images, return_index=True)
-    order = np.sort(first)[:limit]
-    return images[order], scores[order], (labels[order] % LABEL_STRIDE)
-
-
-def view_scores(vectors: np.ndarray, query: np.ndarray, count: int) -> np.ndarray:
-    """``(n, count)`` cosine scores of the views stored in ``vectors`` (``(n, count * dim)``)."""
-    n = len(vectors)
-    stacked = np.ascontiguousarray(vectors, dtype=np.float32).reshape(n, count, -1)
-    # einsum, not BLAS: a matrix-vector product gains nothing from threads (query.matvec).
-    return np.einsum("nvd,d->nv", stacked, np.asarray(query, dtype=np.float32))

@@ -24,19 +24,23 @@ import numpy as np
 
 from dclip_core.errors import ImageDecodeError, LibraryError
 from dclip_core.library.ann import AnnIndex, AnnParams
-from dclip_core.library.ann_sync import ann_search_views, exact_search_views, sync_ann_index
+from dclip_core.library.ann_sync import sync_ann_index
 from dclip_core.library.encoder import Encoder
 from dclip_core.library.query import (
-    RELEVANCE_SAMPLE,
     ImageTerm,
     SearchQuery,
     SearchResponse,
     SearchResult,
     TextTerm,
-    combine_query,
-    relevance_cutoff,
 )
 from dclip_core.library.regions import views
+from dclip_core.library.scoring import (
+    RELEVANCE_SAMPLE,
+    ann_search_views,
+    combine_query,
+    exact_search_views,
+    relevance_cutoff,
+)
 from dclip_core.library.store import LibraryStore, ModelRow
 from dclip_core.runtime.images import load_image
 from dclip_core.runtime.preprocess import preprocess_image

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from dclip_core.library.ann import AnnIndex, AnnParams, load_ann_index, read_ann_meta
-from dclip_core.library.ann_sync import exact_search
+from dclip_core.library.scoring import exact_search
 
 
 def _unit(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:

@@ -9,13 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dclip_core.library.query import (
-    ImageTerm,
-    SearchQuery,
-    TextTerm,
+from dclip_core.library.query import ImageTerm, SearchQuery, TextTerm, parse_weighted
+from dclip_core.library.scoring import (
     combine_query,
     median_of,
-    parse_weighted,
     relevance_cutoff,
     robust_z_cutoff,
 )
@@ -154,7 +151,7 @@ def test_the_relevance_cutoff_does_not_import_numpy_ma() -> None:
     # np.median would: ~25 ms of every cold search.
     script = (
         "import sys, numpy as np\n"
-        "from dclip_core.library.query import relevance_cutoff\n"
+        "from dclip_core.library.scoring import relevance_cutoff\n"
         "sample = np.random.default_rng(0).standard_normal((1000, 8)).astype(np.float32)\n"
         "relevance_cutoff(sample[0], sample, 2.0)\n"
         "print('numpy.ma' in sys.modules)\n"

@@ -20,13 +20,13 @@ from dclip_core.library import IndexOptions, Library, SearchQuery
 from dclip_core.library.regions import (
     LABEL_STRIDE,
     LAYOUTS,
-    best_per_image,
     crop_views,
     describe_box,
     library_fingerprint,
     views,
 )
 from dclip_core.library.schema import DB_FILE_NAME, SCHEMA_VERSION
+from dclip_core.library.scoring import best_per_image
 from dclip_core.library.store import LibraryStore
 from dclip_core.runtime.encoders import ClipEncoder
 from tests.helpers.images import sample_photo
