@@ -45,15 +45,27 @@ MAX_RESULTS = 100_000
 
 @dataclass(frozen=True)
 class SearchOutcome:
-    """A finished search, ready to show."""
+    """A finished search, ready to show: the pages fetched so far.
+
+    Attributes:
+        query: what the user asked.
+        response: the core's answer for the newest page.
+        limit: how many results were asked for in all pages together.
+        earlier: the results of the pages before ``response`` ("load more").
+    """
 
     query: QueryInput
     response: SearchResponse
     limit: int
+    earlier: tuple[SearchResult, ...] = ()
 
     @property
     def results(self) -> list[SearchResult]:
-        return self.response.results
+        return [*self.earlier, *self.response.results]
+
+    @property
+    def relevant_count(self) -> int:
+        return sum(r.relevant for r in self.results)
 
     @property
     def threshold(self) -> float:
@@ -70,7 +82,7 @@ class SearchOutcome:
         more = "+" if self.may_have_more else ""
         text = (
             f"{count:,}{more} result{'s' if count != 1 else ''} · "
-            f"{self.response.relevant_count:,} relevant · {self.response.took_ms:.0f} ms"
+            f"{self.relevant_count:,} relevant · {self.response.took_ms:.0f} ms"
         )
         if self.response.warnings:
             text += " · " + "; ".join(self.response.warnings)
@@ -82,26 +94,25 @@ def split_terms(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
-def build_query(query: QueryInput, limit: int = FIRST_PAGE) -> SearchQuery:
+def build_query(query: QueryInput, limit: int = FIRST_PAGE, offset: int = 0) -> SearchQuery:
     """Turn what the user typed and picked into the core's :class:`SearchQuery`."""
     from dclip_core.library.query import ImageTerm, SearchQuery
 
-    images: tuple[ImageTerm, ...] = ()
+    images: list[ImageTerm | Path] = []
     if query.example_image_id is not None:
-        images = (ImageTerm(image_id=query.example_image_id),)
+        images = [ImageTerm(image_id=query.example_image_id)]
     elif query.example_path is not None:
-        images = (ImageTerm(path=query.example_path),)
-    base = SearchQuery.from_strings(split_terms(query.text), minus=split_terms(query.without))
-    sort: Any = query.sort
-    return SearchQuery(
-        texts=base.texts,
-        minus_texts=base.minus_texts,
+        images = [query.example_path]
+    return SearchQuery.from_strings(
+        split_terms(query.text),
+        minus=split_terms(query.without),
         images=images,
         folders=tuple(query.folders),
         after=_iso(query.after),
         before=_iso(query.before, next_day=True),
         limit=limit,
-        sort=sort,
+        offset=offset,
+        sort=query.sort,
     )
 
 
@@ -392,16 +403,21 @@ class LibraryService(QObject):
 
     # --- search ------------------------------------------------------------------------------
 
-    def search(self, query: QueryInput, limit: int = FIRST_PAGE) -> None:
-        """Search in the background; only the newest search's answer is delivered."""
+    def search(self, query: QueryInput, *, more_of: SearchOutcome | None = None) -> None:
+        """Search in the background; only the newest search's answer is delivered.
+
+        ``more_of`` fetches the next page of that outcome (as many results again, up to
+        :data:`MAX_RESULTS`) and delivers the pages together.
+        """
         library = self.library
         if library is None:
             self.search_failed.emit("The library is not open.")
             return
         self._search_generation += 1
         generation = self._search_generation
-        limit = min(limit, MAX_RESULTS)
-        core_query = build_query(query, limit)
+        earlier = tuple(more_of.results) if more_of is not None else ()
+        page = min(max(len(earlier), FIRST_PAGE), MAX_RESULTS - len(earlier))
+        core_query = build_query(query, page, offset=len(earlier))
 
         def task(control: TaskControl) -> SearchResponse | None:
             if generation != self._search_generation:
@@ -410,7 +426,8 @@ class LibraryService(QObject):
 
         def deliver(response: SearchResponse | None) -> None:
             if response is not None and generation == self._search_generation:
-                self.search_done.emit(SearchOutcome(query, response, limit))
+                outcome = SearchOutcome(query, response, len(earlier) + page, earlier)
+                self.search_done.emit(outcome)
 
         def failed(exc: BaseException) -> None:
             if generation == self._search_generation:

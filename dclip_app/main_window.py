@@ -317,7 +317,7 @@ class MainWindow(QMainWindow):
         if outcome is None or not outcome.may_have_more or bar.maximum() == 0:
             return
         if value >= bar.maximum() - 2 * self.results_view.gridSize().height():
-            self.service.search(self._last_input, limit=outcome.limit * 2)
+            self.service.search(self._last_input, more_of=outcome)
 
     def _update_empty_state(self) -> None:
         if self.results_model.hits:

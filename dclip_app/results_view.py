@@ -223,8 +223,13 @@ class ResultsView(QListView):
         self._repaint_timer.setSingleShot(True)
         self._repaint_timer.setInterval(30)
         self._repaint_timer.timeout.connect(self.viewport().update)
-        delegate.thumbnails.ready.connect(lambda _key: self._repaint_timer.start())
+        # A bound slot, not a lambda: Qt drops the connection when this view is deleted, while
+        # the thumbnail loader may still deliver (a lambda would start a deleted timer).
+        delegate.thumbnails.ready.connect(self._thumbnail_arrived)
         self.doubleClicked.connect(self._open_index)
+
+    def _thumbnail_arrived(self, _key: object) -> None:
+        self._repaint_timer.start()
 
     def setModel(self, model: QAbstractItemModel | None) -> None:  # noqa: N802
         super().setModel(model)

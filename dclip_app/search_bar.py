@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QDate, QPoint, Qt, QTimer, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
@@ -27,12 +28,15 @@ from PySide6.QtWidgets import (
 
 from dclip_app.resources import icon
 
+if TYPE_CHECKING:
+    from dclip_core.library.query import SortOrder
+
 DEBOUNCE_MS = 250
 IMAGE_SUFFIXES = {
     ".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".heif", ".avif",
 }  # fmt: skip
 
-SORT_CHOICES = (
+SORT_CHOICES: tuple[tuple[str, SortOrder], ...] = (
     ("Best match", "score"),
     ("Newest first", "date_desc"),
     ("Oldest first", "date_asc"),
@@ -62,7 +66,7 @@ class QueryInput:
     example_image_id: int | None = None
     after: date | None = None
     before: date | None = None
-    sort: str = "score"
+    sort: SortOrder = "score"
     folders: tuple[Path, ...] = field(default_factory=tuple)
 
     @property
@@ -225,7 +229,7 @@ class SearchBar(QWidget):
             example_image_id=self._example_image_id,
             after=_date_of(self.after_edit),
             before=_date_of(self.before_edit),
-            sort=str(self.sort_combo.currentData()),
+            sort=SORT_CHOICES[max(self.sort_combo.currentIndex(), 0)][1],
             folders=self._folders,
         )
 

@@ -18,11 +18,12 @@ from dclip_core.errors import DclipError
 
 if TYPE_CHECKING:
     from dclip_core.library import IndexProgress, Library, LibraryStatus, SearchResponse
+    from dclip_core.library.query import SortOrder
     from dclip_core.runtime.encoders import ClipEncoder
 
 SEARCH_SCHEMA = "dclip.search/1"
 STATUS_SCHEMA = "dclip.status/1"
-_SORTS = {"score": "score", "newest": "date_desc", "oldest": "date_asc"}
+_SORTS: dict[str, SortOrder] = {"score": "score", "newest": "date_desc", "oldest": "date_asc"}
 
 
 class CliUsageError(DclipError):

@@ -86,11 +86,21 @@ class SearchQuery:
         texts: Sequence[str] = (),
         *,
         minus: Sequence[str] = (),
-        images: Sequence[str | Path] = (),
-        minus_images: Sequence[str | Path] = (),
-        **options: object,
+        images: Sequence[str | Path | ImageTerm] = (),
+        minus_images: Sequence[str | Path | ImageTerm] = (),
+        folders: Sequence[Path] = (),
+        after: str | None = None,
+        before: str | None = None,
+        limit: int = 20,
+        offset: int = 0,
+        sort: SortOrder = "score",
+        sensitivity: float | None = None,
     ) -> SearchQuery:
-        """Build a query from user strings in the documented syntax (``2:sunset``)."""
+        """Build a query from user strings in the documented syntax (``2:sunset``).
+
+        Image terms may be strings (a path, optionally weighted: ``0.5:beach.jpg``), paths, or
+        ready :class:`ImageTerm` s (a library image by id). Empty text terms are dropped.
+        """
 
         def text_terms(items: Sequence[str]) -> tuple[TextTerm, ...]:
             out = []
@@ -100,14 +110,16 @@ class SearchQuery:
                     out.append(TextTerm(text, weight))
             return tuple(out)
 
-        def image_terms(items: Sequence[str | Path]) -> tuple[ImageTerm, ...]:
+        def image_terms(items: Sequence[str | Path | ImageTerm]) -> tuple[ImageTerm, ...]:
             out = []
             for item in items:
-                if isinstance(item, Path):
+                if isinstance(item, ImageTerm):
+                    out.append(item)
+                elif isinstance(item, Path):
                     out.append(ImageTerm(path=item))
-                    continue
-                text, weight = parse_weighted(item)
-                out.append(ImageTerm(path=Path(text).expanduser(), weight=weight))
+                else:
+                    text, weight = parse_weighted(item)
+                    out.append(ImageTerm(path=Path(text).expanduser(), weight=weight))
             return tuple(out)
 
         return cls(
@@ -115,7 +127,13 @@ class SearchQuery:
             minus_texts=text_terms(minus),
             images=image_terms(images),
             minus_images=image_terms(minus_images),
-            **options,  # type: ignore[arg-type]
+            folders=tuple(folders),
+            after=after,
+            before=before,
+            limit=limit,
+            offset=offset,
+            sort=sort,
+            sensitivity=sensitivity,
         )
 
     @property

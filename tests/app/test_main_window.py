@@ -258,3 +258,33 @@ def test_find_small_things_reindexes_with_crops_and_results_say_where(
     assert window.service.region_layout() == "none"
     search_for(qtbot, window, "a green triangle")
     assert all(getattr(h, "region", None) is None for h in window.results_model.hits)
+
+
+def test_load_more_fetches_the_next_page_after_the_ones_shown(
+    qtbot: QtBot, window: MainWindow, photo_library: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("dclip_app.library_service.FIRST_PAGE", 3)
+    add_and_index(qtbot, window, photo_library)
+    with qtbot.waitSignal(window.service.search_done, timeout=15_000) as first:
+        window.search_bar.text_field.setText("green")
+        window.search_bar.emit_now()
+    page_one = first.args[0]
+    assert len(page_one.results) == 3
+    assert page_one.may_have_more
+
+    with qtbot.waitSignal(window.service.search_done, timeout=15_000) as second:
+        window.service.search(page_one.query, more_of=page_one)
+    page_two = second.args[0]
+    assert page_two.response.query.offset == 3  # only the new page was asked for
+    assert page_two.results[:3] == page_one.results
+    assert [r.rank for r in page_two.results] == list(range(1, 7))
+    assert len({r.path for r in page_two.results}) == 6
+
+    with qtbot.waitSignal(window.service.search_done, timeout=15_000) as third:
+        window.service.search(page_two.query, more_of=page_two)
+    everything = third.args[0]
+    assert sorted(r.path.name for r in everything.results) == sorted(
+        f"{name}.jpg" for _, name, *_ in PHOTOS
+    )
+    assert not everything.may_have_more
+    assert shown_paths(window) == [r.path for r in everything.results]
