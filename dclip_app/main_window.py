@@ -9,13 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QByteArray, QPoint, QSettings, Qt
+from PySide6.QtCore import QByteArray, QSettings, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QLabel,
     QMainWindow,
-    QMenu,
     QMessageBox,
     QSplitter,
     QStackedWidget,
@@ -29,8 +28,9 @@ from dclip_app.first_run import FirstRunPanel
 from dclip_app.library_service import LibraryService, SearchOutcome
 from dclip_app.model_setup import model_state
 from dclip_app.resources import icon
-from dclip_app.results_model import ResultsModel, SearchHit
-from dclip_app.results_view import THUMB_EDGE, ResultDelegate, ResultsView
+from dclip_app.results_model import SearchHit
+from dclip_app.results_pane import ResultsPane
+from dclip_app.results_view import THUMB_EDGE
 from dclip_app.search_bar import QueryInput, SearchBar
 from dclip_app.settings_dialog import SettingsDialog
 from dclip_app.sidebar import FolderSidebar, FolderSummary
@@ -73,27 +73,14 @@ class MainWindow(QMainWindow):
         # --- widgets -------------------------------------------------------------------------
         self.sidebar = FolderSidebar()
         self.search_bar = SearchBar()
-        self.results_model = ResultsModel()
-        self.results_view = ResultsView(ResultDelegate(self.thumbnails, sources))
-        self.results_view.setModel(self.results_model)
-        self.results_view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-        self.summary_label = QLabel()
-        self.summary_label.setObjectName("HelpText")
-        self.empty_label = QLabel()
-        self.empty_label.setObjectName("EmptyState")
-        self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.empty_label.setWordWrap(True)
-        self.results_stack = QStackedWidget()
-        self.results_stack.addWidget(self.empty_label)
-        self.results_stack.addWidget(self.results_view)
+        self.results = ResultsPane(self.thumbnails, sources)
         self.detail = DetailPane(self.previews, self.service.preview_sources)
 
         center = QWidget()
         center_layout = QVBoxLayout(center)
         center_layout.setContentsMargins(10, 10, 10, 6)
         center_layout.addWidget(self.search_bar)
-        center_layout.addWidget(self.summary_label)
-        center_layout.addWidget(self.results_stack, 1)
+        center_layout.addWidget(self.results, 1)
 
         self.splitter = QSplitter()
         self.splitter.addWidget(self.sidebar)
@@ -119,7 +106,6 @@ class MainWindow(QMainWindow):
         self._connect()
         self._restore_geometry()
         self._last_input = QueryInput()
-        self._last_outcome: SearchOutcome | None = None
         self._update_empty_state()
         if settings_problem:
             self.index_status.show_message(settings_problem)
@@ -195,7 +181,7 @@ class MainWindow(QMainWindow):
         self.copy_action = _action(self, "Copy path", "copy", QKeySequence.StandardKey.Copy)
         self.copy_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         self.copy_action.triggered.connect(self._copy_selected)
-        self.results_view.addAction(self.copy_action)
+        self.results.view.addAction(self.copy_action)
         self.similar_action = _action(self, "Find similar", "similar", QKeySequence("Ctrl+L"))
         self.similar_action.triggered.connect(self._similar_to_current)
         for action in (self.find_action, self.copy_action, self.similar_action):
@@ -208,13 +194,18 @@ class MainWindow(QMainWindow):
         self.sidebar.rescan_requested.connect(service.rescan)
         self.sidebar.selection_changed.connect(self.search_bar.set_folders)
         self.search_bar.query_changed.connect(self._run_search)
-        self.results_view.selectionModel().currentChanged.connect(
-            lambda current, _prev: self.detail.show_hit(self.results_model.hit_at(current.row()))
+        results = self.results
+        results.view.selectionModel().currentChanged.connect(
+            lambda current, _prev: self.detail.show_hit(results.model.hit_at(current.row()))
         )
-        self.results_model.modelReset.connect(lambda: self.detail.show_hit(None))
-        self.results_view.open_requested.connect(self._open_hit)
-        self.results_view.customContextMenuRequested.connect(self._results_menu)
-        self.results_view.verticalScrollBar().valueChanged.connect(self._maybe_fetch_more)
+        results.model.modelReset.connect(lambda: self.detail.show_hit(None))
+        results.open_requested.connect(self._open_hit)
+        results.reveal_requested.connect(lambda hit: reveal_in_file_manager(Path(hit.path)))
+        results.copy_requested.connect(lambda hit: copy_paths([Path(hit.path)]))
+        results.similar_requested.connect(self.find_similar)
+        results.more_wanted.connect(
+            lambda outcome: service.search(self._last_input, more_of=outcome)
+        )
         self.detail.open_requested.connect(self._open_hit)
         self.detail.reveal_requested.connect(lambda hit: reveal_in_file_manager(Path(hit.path)))
         self.detail.copy_requested.connect(lambda hit: copy_paths([Path(hit.path)]))
@@ -282,46 +273,22 @@ class MainWindow(QMainWindow):
     def _run_search(self, query: QueryInput) -> None:
         self._last_input = query
         if query.is_empty:
-            self._last_outcome = None
-            self.results_model.set_results([], separate_irrelevant=False)
-            self.summary_label.setText("")
+            self.results.clear()
             self._update_empty_state()
             return
         self.service.search(query)
 
     def _search_done(self, outcome: SearchOutcome) -> None:
-        previous = self._last_outcome
-        current_row = self.results_view.currentIndex().row()
-        self._last_outcome = outcome
-        separate = outcome.query.sort == "score"
-        self.results_view.set_separator_caption(
-            f"Below the relevance cutoff ({outcome.threshold:.2f}): weaker matches"
-        )
-        self.results_model.set_results(outcome.results, separate_irrelevant=separate)
-        self.summary_label.setText(outcome.summary)
+        self.results.show_outcome(outcome)
         self._update_empty_state()
-        if previous is not None and previous.query == outcome.query and current_row >= 0:
-            # "Load more" of the same query: keep the user's place.
-            self.results_view.setCurrentIndex(self.results_model.index(current_row, 0))
 
     def _search_failed(self, message: str) -> None:
-        self._last_outcome = None
-        self.results_model.set_results([], separate_irrelevant=False)
-        self.summary_label.setText("")
-        self.empty_label.setText(message)
-        self.results_stack.setCurrentWidget(self.empty_label)
-
-    def _maybe_fetch_more(self, value: int) -> None:
-        bar = self.results_view.verticalScrollBar()
-        outcome = self._last_outcome
-        if outcome is None or not outcome.may_have_more or bar.maximum() == 0:
-            return
-        if value >= bar.maximum() - 2 * self.results_view.gridSize().height():
-            self.service.search(self._last_input, more_of=outcome)
+        self.results.clear()
+        self.results.show_message(message)
 
     def _update_empty_state(self) -> None:
-        if self.results_model.hits:
-            self.results_stack.setCurrentWidget(self.results_view)
+        """Say why the grid is empty, when it is."""
+        if self.results.has_hits:
             return
         if not self.service.folders:
             text = (
@@ -341,8 +308,7 @@ class MainWindow(QMainWindow):
                 "No photos match this search with the current filters.\n"
                 "Try other words, or widen the folder and date filters."
             )
-        self.empty_label.setText(text)
-        self.results_stack.setCurrentWidget(self.empty_label)
+        self.results.show_message(text)
 
     # --- actions on results --------------------------------------------------------------------
 
@@ -350,7 +316,7 @@ class MainWindow(QMainWindow):
         self.search_bar.set_example_image(hit.image_id, Path(hit.path).name)
 
     def _similar_to_current(self) -> None:
-        hit = self.results_view.current_hit()
+        hit = self.results.view.current_hit()
         if hit is not None:
             self.find_similar(hit)
 
@@ -359,24 +325,10 @@ class MainWindow(QMainWindow):
             self.index_status.show_message(f"No application could open {hit.path}")
 
     def _copy_selected(self) -> None:
-        hits = self.results_view.selected_hits()
+        hits = self.results.view.selected_hits()
         if hits:
             copy_paths([Path(h.path) for h in hits])
             self.index_status.show_message(f"Copied {len(hits)} path(s)")
-
-    def _results_menu(self, position: QPoint) -> None:
-        index = self.results_view.indexAt(position)
-        hit = self.results_model.hit_at(index.row()) if index.isValid() else None
-        if hit is None:
-            return
-        menu = QMenu(self)
-        menu.addAction(icon("open"), "Open", lambda: self._open_hit(hit))
-        menu.addAction(
-            icon("reveal"), "Show in folder", lambda: reveal_in_file_manager(Path(hit.path))
-        )
-        menu.addAction(icon("copy"), "Copy path", lambda: copy_paths([Path(hit.path)]))
-        menu.addAction(icon("similar"), "Find similar", lambda: self.find_similar(hit))
-        menu.exec(self.results_view.viewport().mapToGlobal(position))
 
     def _focus_search(self) -> None:
         self.search_bar.text_field.setFocus()

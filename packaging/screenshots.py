@@ -99,8 +99,8 @@ def search_and_select(window: MainWindow, text: str, without: str = "") -> None:
     window.search_bar.without_field.setText(without)
     window.search_bar.emit_now()
     spin(lambda: searched)
-    window.results_view.setFocus()
-    window.results_view.select_first()
+    window.results.view.setFocus()
+    window.results.view.select_first()
     spin(lambda: False, 2.0)
 
 

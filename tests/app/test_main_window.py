@@ -31,7 +31,7 @@ def search_for(qtbot: QtBot, window: MainWindow, text: str) -> None:
 
 
 def shown_paths(window: MainWindow) -> list[Path]:
-    return [Path(h.path) for h in window.results_model.hits]
+    return [Path(h.path) for h in window.results.model.hits]
 
 
 def test_add_folder_index_and_search_as_you_type(
@@ -40,7 +40,7 @@ def test_add_folder_index_and_search_as_you_type(
     assert window.pages.currentIndex() == LIBRARY_PAGE
     assert "Model:" in window.model_status.text()
     assert "CPU" in window.model_status.text()
-    assert "library is empty" in window.empty_label.text()
+    assert "library is empty" in window.results.empty_label.text()
 
     add_and_index(qtbot, window, photo_library)
 
@@ -50,16 +50,16 @@ def test_add_folder_index_and_search_as_you_type(
     assert "Library up to date" in window.index_status.label.text()
 
     search_for(qtbot, window, "an orange circle, 2:sunset")
-    assert window.results_stack.currentWidget() is window.results_view
+    assert window.results.stack.currentWidget() is window.results.view
     assert sorted(p.name for p in shown_paths(window)) == sorted(f"{n}.jpg" for _, n, *_ in PHOTOS)
-    assert window.summary_label.text().startswith("8 results")
-    scores = [h.score for h in window.results_model.hits]
+    assert window.results.summary_label.text().startswith("8 results")
+    scores = [h.score for h in window.results.model.hits]
     assert scores == sorted(scores, reverse=True)
 
     # Keyboard: the first result becomes current and fills the detail pane.
-    window.results_view.setFocus()
-    window.results_view.select_first()
-    first = window.results_model.hits[0]
+    window.results.view.setFocus()
+    window.results.view.select_first()
+    first = window.results.model.hits[0]
     assert window.detail.name_label.text() == Path(first.path).name
     assert f"{first.score:.3f}" in window.detail.fields["Score"].text()
     assert window.detail.similar_button.isEnabled()
@@ -84,8 +84,8 @@ def test_search_by_example_drop_and_find_similar(
 
     # "Find similar" from the detail pane searches by that library photo.
     # (the fourth hit: where the relevance separator falls depends on the scores)
-    fourth = window.results_model.row_of_hit(3)
-    window.results_view.setCurrentIndex(window.results_model.index(fourth, 0))
+    fourth = window.results.model.row_of_hit(3)
+    window.results.view.setCurrentIndex(window.results.model.index(fourth, 0))
     chosen = window.detail.hit
     assert chosen is not None
     with qtbot.waitSignal(window.service.search_done, timeout=15_000):
@@ -130,9 +130,9 @@ def test_folder_date_filters_and_sort(
         window.search_bar.set_date_range(None, None)
     with qtbot.waitSignal(window.service.search_done, timeout=15_000):
         window.search_bar.sort_combo.setCurrentIndex(1)
-    taken = [h.taken_at for h in window.results_model.hits]
+    taken = [h.taken_at for h in window.results.model.hits]
     assert taken == sorted(taken, reverse=True)
-    assert not window.results_model.has_separator  # the cutoff line only makes sense by score
+    assert not window.results.model.has_separator  # the cutoff line only makes sense by score
 
 
 def test_negative_terms_change_the_ranking(
@@ -140,10 +140,10 @@ def test_negative_terms_change_the_ranking(
 ) -> None:
     add_and_index(qtbot, window, photo_library)
     search_for(qtbot, window, "green forest")
-    plain = [h.score for h in window.results_model.hits]
+    plain = [h.score for h in window.results.model.hits]
     with qtbot.waitSignal(window.service.search_done, timeout=15_000):
         qtbot.keyClicks(window.search_bar.without_field, "trees")
-    without = [h.score for h in window.results_model.hits]
+    without = [h.score for h in window.results.model.hits]
     assert len(without) == len(plain)
     assert without != plain
 
@@ -245,7 +245,7 @@ def test_find_small_things_reindexes_with_crops_and_results_say_where(
     assert models["grid"].embedded == len(PHOTOS)
 
     search_for(qtbot, window, "a green triangle")
-    hits = window.results_model.hits
+    hits = window.results.model.hits
     assert len(hits) == len(PHOTOS)
     regions = [getattr(h, "region", None) for h in hits]
     assert all(r is None or len(r) == 4 for r in regions)
@@ -257,7 +257,7 @@ def test_find_small_things_reindexes_with_crops_and_results_say_where(
     assert not action.isChecked()
     assert window.service.region_layout() == "none"
     search_for(qtbot, window, "a green triangle")
-    assert all(getattr(h, "region", None) is None for h in window.results_model.hits)
+    assert all(getattr(h, "region", None) is None for h in window.results.model.hits)
 
 
 def test_load_more_fetches_the_next_page_after_the_ones_shown(
