@@ -1,7 +1,8 @@
 """Training data: readers for the caption formats DCLIP trains on.
 
-Every reader returns :class:`CaptionedImage` records (an image with all its captions, optional
-ground-truth boxes, and its Karpathy split when the source knows it) and notes what it had to skip
+Every reader returns :class:`~dclip_core.train.records.CaptionedImage` records (an image with all
+its captions, optional ground-truth boxes, and its Karpathy split when the source knows it; the
+record types live in :mod:`dclip_core.train.records`) and notes what it had to skip
 — a missing image, a row without caption, a broken line — in a :class:`DatasetReport` instead of
 failing: one bad row in a 400K-line CSV must not stop a fine-tune. Only a file that is not the
 format at all raises :class:`~dclip_core.errors.DatasetError`.
@@ -19,90 +20,35 @@ from __future__ import annotations
 import csv
 import json
 import re
-from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol
-
-import numpy as np
+from typing import Any, Protocol
 
 from dclip_core.errors import DatasetError
+from dclip_core.train.records import BoxLabel, CaptionedImage, DatasetReport, SkippedItem
+
+__all__ = [
+    "DATASET_FORMATS",
+    "AnnotatedImage",
+    "BoxLabel",
+    "CaptionedImage",
+    "DatasetReport",
+    "DatasetSource",
+    "SkippedItem",
+    "karpathy_eval_keys",
+    "read_annotations",
+    "read_caption_folder",
+    "read_coco_captions",
+    "read_conceptual_captions",
+    "read_flickr30k_csv",
+    "read_karpathy",
+    "read_sources",
+    "training_records",
+]
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
 EVAL_SPLITS = ("test", "val")
-
-
-class BoxLabel(NamedTuple):
-    """A ground-truth or user-drawn box in pixels of the (EXIF-rotated) image."""
-
-    x1: float
-    y1: float
-    x2: float
-    y2: float
-    label: str
-
-
-@dataclass(frozen=True)
-class CaptionedImage:
-    """One training image with all its captions.
-
-    Attributes:
-        path: the image file.
-        captions: non-empty, stripped captions (one is drawn per training step).
-        boxes: ground-truth boxes when the source has them, else None.
-        split: ``train`` / ``restval`` / ``val`` / ``test`` when the source says so.
-        source: the dataset family (``coco``, ``flickr30k``, ``cc``, ``folder``, ``library``); with
-            ``image_id`` it identifies the image across readers of the same family.
-        image_id: the family's id of the image (COCO id, Flickr30k photo id, row number...).
-    """
-
-    path: Path
-    captions: list[str]
-    boxes: list[BoxLabel] | None = None
-    split: str | None = None
-    source: str = "folder"
-    image_id: str | None = None
-
-
-@dataclass(frozen=True)
-class SkippedItem:
-    """Something a reader left out, and why."""
-
-    source: str
-    item: str
-    reason: str
-
-
-@dataclass
-class DatasetReport:
-    """What was read, skipped, and excluded; shown to the user before training starts."""
-
-    read: int = 0
-    excluded_eval: int = 0
-    skipped: list[SkippedItem] = field(default_factory=list)
-
-    def skip(self, source: str, item: str, reason: str) -> None:
-        self.skipped.append(SkippedItem(source, item, reason))
-
-    def merge(self, other: DatasetReport) -> None:
-        self.read += other.read
-        self.excluded_eval += other.excluded_eval
-        self.skipped.extend(other.skipped)
-
-    def reasons(self) -> dict[str, int]:
-        """How many items were skipped for each reason."""
-        return dict(Counter(s.reason for s in self.skipped))
-
-    def summary(self) -> str:
-        """One line for logs and the wizard, e.g. ``1000 images; skipped 3 (missing image: 3)``."""
-        parts = [f"{self.read} images"]
-        if self.skipped:
-            detail = ", ".join(f"{r}: {n}" for r, n in sorted(self.reasons().items()))
-            parts.append(f"skipped {len(self.skipped)} ({detail})")
-        if self.excluded_eval:
-            parts.append(f"excluded {self.excluded_eval} Karpathy test/val images")
-        return "; ".join(parts)
 
 
 def _clean_captions(captions: Iterable[object]) -> list[str]:
@@ -502,12 +448,3 @@ def read_sources(
     for split_json in karpathy:
         keys |= karpathy_eval_keys(split_json)
     return training_records(records, keys, report=report), report
-
-
-def split_train_val(
-    records: Sequence[CaptionedImage], val_fraction: float = 0.1, seed: int = 0
-) -> tuple[list[CaptionedImage], list[CaptionedImage]]:
-    """Shuffle with ``seed`` and cut ``val_fraction`` off as validation (the paper's 90/10)."""
-    order = np.random.default_rng(seed).permutation(len(records))
-    n_val = round(len(records) * val_fraction)
-    return [records[i] for i in order[n_val:]], [records[i] for i in order[:n_val]]

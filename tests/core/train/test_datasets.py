@@ -23,9 +23,9 @@ from dclip_core.train.datasets import (
     read_flickr30k_csv,
     read_karpathy,
     read_sources,
-    split_train_val,
     training_records,
 )
+from dclip_core.train.runs import split_train_val
 
 
 def draw_image(path: Path, colour: str = "red", size: tuple[int, int] = (80, 60)) -> Path:
