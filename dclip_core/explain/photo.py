@@ -28,7 +28,13 @@ from dclip_core.explain.errors import ExplainError
 from dclip_core.explain.types import BoxXYXY, Region
 from dclip_core.library.regions import LAYOUTS, WHOLE, describe_box
 from dclip_core.runtime.detector import Detector
-from dclip_core.runtime.images import load_image
+from dclip_core.runtime.images import (
+    REASON_NOT_A_FILE,
+    REASON_NOT_FOUND,
+    REASON_PERMISSION,
+    REASON_UNREADABLE,
+    load_image,
+)
 
 DECODE_MIN_SIDE = 1024
 GRID_LAYOUT = "grid"
@@ -67,9 +73,15 @@ def photo_sha256(path: Path) -> str:
     """
     try:
         return file_sha256(path)
+    except FileNotFoundError:
+        raise ExplainError(f"cannot explain {path}: {REASON_NOT_FOUND}; check the path") from None
+    except IsADirectoryError:
+        raise ExplainError(f"cannot explain {path}: {REASON_NOT_A_FILE}") from None
+    except PermissionError:
+        raise ExplainError(f"cannot explain {path}: {REASON_PERMISSION}") from None
     except OSError as exc:
         raise ExplainError(
-            f"cannot read photo {path} ({exc.strerror or exc}); check the path"
+            f"cannot explain {path}: {REASON_UNREADABLE}: {exc.strerror or exc}"
         ) from exc
 
 
