@@ -1,4 +1,4 @@
-"""The explain runtime on the ``test-tiny`` bundle: shapes, masks, cache, regions, errors, cancel."""
+"""The explain runtime on `test-tiny`: shapes, masks, cache, regions, errors, cancel."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from dclip_core.cancel import CancelToken
 from dclip_core.explain import (
     AttentionView,
     ExplainCancelledError,
-    ExplainError,
     Explainer,
+    ExplainError,
     render_overlay,
 )
 from dclip_core.explain.overlay import display_copy
@@ -93,7 +93,8 @@ def test_a_cache_hit_runs_no_model(explainer: Explainer, scene_photo: Path, tmp_
     copy = tmp_path / "elsewhere.jpg"
     shutil.copyfile(scene_photo, copy)
     moved = explainer.explain(copy, QUERY, method="teacher")
-    assert moved.photo == copy and moved.text_to_region is first.text_to_region
+    assert moved.photo == copy
+    assert moved.text_to_region is first.text_to_region
     # every re-colour: another layer, head, span, scale, rollout, overlay
     image = display_copy(explainer.photo_image(first).image)  # type: ignore[union-attr]
     for view in (AttentionView(layer=0), AttentionView(head=1), AttentionView(layer="rollout")):
@@ -116,6 +117,7 @@ def test_span_character_ranges_point_into_the_query(
     texts = [query[s.chars[0] : s.chars[1]] for s in result.spans if s.chars]
     assert texts == ["A Red CIRCLE", "the blue star"]
     row = result.char_range_weights(4, 7)  # "Red": the first phrase's row
+    assert row is not None
     np.testing.assert_allclose(row, result.weights()[0])
     assert result.char_range_weights(15, 19) is None  # "left" is in no phrase
 
@@ -148,7 +150,8 @@ def test_a_bundle_without_a_detector_uses_the_library_grid(
     explainer = Explainer.load(tiny_bundle, provider="cpu")
     assert explainer.methods == ["similarity"]
     result = explainer.explain(scene_photo, "a red cup")
-    assert result.method == "similarity" and result.region_source == "grid"
+    assert result.method == "similarity"
+    assert result.region_source == "grid"
     assert [r.kind for r in result.regions] == ["photo", "grid", "grid", "grid", "grid"]
     assert result.regions[1].label == "top left"
     assert result.regions[4].box == pytest.approx((120.0, 80.0, 300.0, 200.0))
