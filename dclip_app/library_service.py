@@ -16,8 +16,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +23,12 @@ from PySide6.QtCore import QObject, Signal
 
 from dclip_app.results_model import SearchHit
 from dclip_app.search_bar import QueryInput
+from dclip_app.searching import (
+    SearchOutcome,
+    build_query,
+    next_page_size,
+    search_failure_message,
+)
 from dclip_app.sidebar import FolderSummary
 from dclip_app.workers import TaskControl, Worker, WorkerPool
 from dclip_core.config import Settings
@@ -35,95 +39,9 @@ if TYPE_CHECKING:
     # window is up, never before it is shown.
     from dclip_core.library.indexer import CancelToken, IndexProgress, IndexReport
     from dclip_core.library.library import Library
-    from dclip_core.library.query import SearchQuery, SearchResponse, SearchResult
+    from dclip_core.library.query import SearchResponse
 
 log = logging.getLogger(__name__)
-
-FIRST_PAGE = 400
-MAX_RESULTS = 100_000
-
-
-@dataclass(frozen=True)
-class SearchOutcome:
-    """A finished search, ready to show: the pages fetched so far.
-
-    Attributes:
-        query: what the user asked.
-        response: the core's answer for the newest page.
-        limit: how many results were asked for in all pages together.
-        earlier: the results of the pages before ``response`` ("load more").
-    """
-
-    query: QueryInput
-    response: SearchResponse
-    limit: int
-    earlier: tuple[SearchResult, ...] = ()
-
-    @property
-    def results(self) -> list[SearchResult]:
-        return [*self.earlier, *self.response.results]
-
-    @property
-    def relevant_count(self) -> int:
-        return sum(r.relevant for r in self.results)
-
-    @property
-    def threshold(self) -> float:
-        return self.response.relevance.threshold
-
-    @property
-    def may_have_more(self) -> bool:
-        return len(self.results) >= self.limit and self.limit < MAX_RESULTS
-
-    @property
-    def summary(self) -> str:
-        """E.g. "400 results · 12 relevant · 35 ms"."""
-        count = len(self.results)
-        more = "+" if self.may_have_more else ""
-        text = (
-            f"{count:,}{more} result{'s' if count != 1 else ''} · "
-            f"{self.relevant_count:,} relevant · {self.response.took_ms:.0f} ms"
-        )
-        if self.response.warnings:
-            text += " · " + "; ".join(self.response.warnings)
-        return text
-
-
-def split_terms(text: str) -> list[str]:
-    """Terms of the search field: comma-separated, each possibly weighted (``2:sunset``)."""
-    return [part.strip() for part in text.split(",") if part.strip()]
-
-
-def build_query(query: QueryInput, limit: int = FIRST_PAGE, offset: int = 0) -> SearchQuery:
-    """Turn what the user typed and picked into the core's :class:`SearchQuery`."""
-    from dclip_core.library.query import ImageTerm, SearchQuery
-
-    images: list[ImageTerm | Path] = []
-    if query.example_image_id is not None:
-        images = [ImageTerm(image_id=query.example_image_id)]
-    elif query.example_path is not None:
-        images = [query.example_path]
-    return SearchQuery.from_strings(
-        split_terms(query.text),
-        minus=split_terms(query.without),
-        images=images,
-        folders=tuple(query.folders),
-        after=_iso(query.after),
-        before=_iso(query.before, next_day=True),
-        limit=limit,
-        offset=offset,
-        sort=query.sort,
-    )
-
-
-def _iso(day: date | None, *, next_day: bool = False) -> str | None:
-    if day is None:
-        return None
-    if next_day:
-        # The "to" date is inclusive for the user; the core's ``before`` is exclusive.
-        return date.fromordinal(day.toordinal() + 1).isoformat()
-    return day.isoformat()
-
 
 def folder_summaries(library: Library, indexing: bool) -> list[FolderSummary]:
     """The sidebar's view of the library's folders."""
@@ -407,7 +325,7 @@ class LibraryService(QObject):
         """Search in the background; only the newest search's answer is delivered.
 
         ``more_of`` fetches the next page of that outcome (as many results again, up to
-        :data:`MAX_RESULTS`) and delivers the pages together.
+        :data:`~dclip_app.searching.MAX_RESULTS`) and delivers the pages together.
         """
         library = self.library
         if library is None:
@@ -416,7 +334,7 @@ class LibraryService(QObject):
         self._search_generation += 1
         generation = self._search_generation
         earlier = tuple(more_of.results) if more_of is not None else ()
-        page = min(max(len(earlier), FIRST_PAGE), MAX_RESULTS - len(earlier))
+        page = next_page_size(len(earlier))
         core_query = build_query(query, page, offset=len(earlier))
 
         def task(control: TaskControl) -> SearchResponse | None:
@@ -431,7 +349,7 @@ class LibraryService(QObject):
 
         def failed(exc: BaseException) -> None:
             if generation == self._search_generation:
-                self.search_failed.emit(_search_message(exc))
+                self.search_failed.emit(search_failure_message(exc))
 
         self.reader.start(task, "search", on_result=deliver, on_error=failed)
 
@@ -455,11 +373,3 @@ class LibraryService(QObject):
             return [Path(hit.path), *([cached] if cached is not None else [])]
 
         return sources
-
-
-def _search_message(exc: BaseException) -> str:
-    if isinstance(exc, DclipError):
-        return str(exc)
-    if isinstance(exc, ValueError):
-        return f"This search cannot run: {exc}"
-    return f"Search failed unexpectedly: {exc!r} (see the log)"

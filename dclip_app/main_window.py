@@ -25,13 +25,14 @@ from PySide6.QtWidgets import (
 from dclip_app.desktop import copy_paths, open_with_system_viewer, reveal_in_file_manager
 from dclip_app.detail_pane import PREVIEW_EDGE, DetailPane
 from dclip_app.first_run import FirstRunPanel
-from dclip_app.library_service import LibraryService, SearchOutcome
+from dclip_app.library_service import LibraryService
 from dclip_app.model_setup import model_state
 from dclip_app.resources import icon
 from dclip_app.results_model import SearchHit
 from dclip_app.results_pane import ResultsPane
 from dclip_app.results_view import THUMB_EDGE
 from dclip_app.search_bar import QueryInput, SearchBar
+from dclip_app.searching import SearchOutcome
 from dclip_app.settings_dialog import SettingsDialog
 from dclip_app.sidebar import FolderSidebar, FolderSummary
 from dclip_app.status_panel import IndexStatus, ModelStatus, SkippedFilesDialog

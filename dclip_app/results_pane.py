@@ -14,10 +14,10 @@ from pathlib import Path
 from PySide6.QtCore import QPoint, Qt, Signal
 from PySide6.QtWidgets import QLabel, QMenu, QStackedWidget, QVBoxLayout, QWidget
 
-from dclip_app.library_service import SearchOutcome
 from dclip_app.resources import icon
 from dclip_app.results_model import ResultsModel, SearchHit
 from dclip_app.results_view import ResultDelegate, ResultsView
+from dclip_app.searching import SearchOutcome
 from dclip_app.thumbnails import ThumbnailCache
 
 

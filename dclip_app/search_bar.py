@@ -2,7 +2,7 @@
 
 Typing searches as you go (debounced); every change emits :attr:`SearchBar.query_changed` with a
 :class:`QueryInput` — plain strings and dates, turned into a core ``SearchQuery`` by
-:func:`dclip_app.library_service.build_query`.
+:func:`dclip_app.searching.build_query`.
 """
 
 from __future__ import annotations

@@ -263,7 +263,7 @@ def test_find_small_things_reindexes_with_crops_and_results_say_where(
 def test_load_more_fetches_the_next_page_after_the_ones_shown(
     qtbot: QtBot, window: MainWindow, photo_library: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("dclip_app.library_service.FIRST_PAGE", 3)
+    monkeypatch.setattr("dclip_app.searching.FIRST_PAGE", 3)
     add_and_index(qtbot, window, photo_library)
     with qtbot.waitSignal(window.service.search_done, timeout=15_000) as first:
         window.search_bar.text_field.setText("green")
