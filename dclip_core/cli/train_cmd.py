@@ -85,6 +85,19 @@ def configure_teacher(parser: argparse.ArgumentParser) -> None:
     _add_common(parser, "teacher")
     parser.add_argument("--model", default="clip-vit-b-32", help="base CLIP model (registry name)")
     parser.add_argument("--span-mode", choices=["tokens", "phrases"], help="text spans")
+    parser.add_argument(
+        "--span-features",
+        choices=["token-states", "sentence"],
+        help="span vectors: pooled token states (paper) or each span's text as its own sentence",
+    )
+    parser.add_argument(
+        "--grounding",
+        choices=["none", "contrastive", "linked"],
+        help="span-region alignment term beside the paper's loss (docs/adr/0017; paper: none)",
+    )
+    parser.add_argument(
+        "--grounding-weight", type=float, help="weight of the grounding term (default 1)"
+    )
     parser.add_argument("--layers", type=int, help="cross-attention layers (paper: 1)")
     parser.add_argument("--heads", type=int, help="attention heads (paper: 8)")
     parser.add_argument("--ffn", action="store_true", default=None, help="add feed-forward blocks")
@@ -164,7 +177,16 @@ def recipe_overrides(args: argparse.Namespace, stage: str) -> dict[str, Any]:
         if getattr(args, flag) is not None:
             section[key] = getattr(args, flag)
     stage_flags = (
-        ("span_mode", "layers", "heads", "ffn", "paper_compat")
+        (
+            "span_mode",
+            "span_features",
+            "grounding",
+            "grounding_weight",
+            "layers",
+            "heads",
+            "ffn",
+            "paper_compat",
+        )
         if stage == "teacher"
         else ("trainable", "train_text", "w_img", "w_txt", "w_con")
     )

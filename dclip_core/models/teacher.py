@@ -67,6 +67,11 @@ class TeacherOutput:
         region_to_text: [B, layers, heads, Nr, Nt] attention of each region over the spans.
         text_states: [B, Nt, D] attended spans T' of the last layer.
         region_states: [B, Nr, D] attended regions R' of the last layer.
+        pair_logits: [layers, B, B, heads, Nt, Nr] text→region attention logits of every
+            caption's spans over every image's regions (``[:, i, j]``: caption i, image j), each
+            layer's inputs taken from their own sample's forward; the diagonal ``[:, i, i]`` is
+            the logits of ``text_to_region``. Only when asked for (``pairwise=True``): the
+            grounding loss contrasts a caption's own regions with the batch's other images'.
     """
 
     global_embedding: torch.Tensor
@@ -74,6 +79,7 @@ class TeacherOutput:
     region_to_text: torch.Tensor
     text_states: torch.Tensor
     region_states: torch.Tensor
+    pair_logits: torch.Tensor | None = None
 
 
 class CrossAttention(nn.Module):
@@ -117,6 +123,27 @@ class CrossAttention(nn.Module):
         weights = logits.softmax(dim=-1)
         attended = (weights @ v).transpose(1, 2).reshape(b, nq, d)
         return self.out_proj(attended), weights
+
+    def pairwise_logits(
+        self, query: torch.Tensor, key_value: torch.Tensor, key_mask: torch.Tensor | None
+    ) -> torch.Tensor:
+        """Attention logits of every query sample over every key sample.
+
+        Args:
+            query: [Bq,Nq,D]; key_value: [Bk,Nk,D]; key_mask: [Bk,Nk] bool or None.
+
+        Returns:
+            [Bq,Bk,heads,Nq,Nk]: what :meth:`forward` would softmax if query sample i attended
+            over key sample j; masked keys hold the masked logit.
+        """
+        bq, nq, _ = query.shape
+        bk, nk, _ = key_value.shape
+        q = self.q_proj(query).view(bq, nq, self.heads, self.head_dim)
+        k = self.k_proj(key_value).view(bk, nk, self.heads, self.head_dim)
+        logits = torch.einsum("iqhd,jkhd->ijhqk", q, k) / math.sqrt(self.head_dim)
+        if key_mask is not None:
+            logits = logits.masked_fill(~key_mask[None, :, None, None, :], _MASKED_LOGIT)
+        return logits
 
 
 class CrossModalLayer(nn.Module):
@@ -227,6 +254,9 @@ class CrossModalTeacher(nn.Module):
         )
         self.blocks = nn.ModuleList(CrossModalLayer(dim, heads, ffn) for _ in range(layers))
 
+    def _layers(self) -> list[CrossModalLayer]:
+        return [block for block in self.blocks if isinstance(block, CrossModalLayer)]
+
     @classmethod
     def from_config(cls, config: TeacherConfig) -> CrossModalTeacher:
         return cls(**config.to_json())
@@ -237,6 +267,7 @@ class CrossModalTeacher(nn.Module):
         text_mask: torch.Tensor,
         regions: torch.Tensor,
         region_mask: torch.Tensor,
+        pairwise: bool = False,
     ) -> TeacherOutput:
         """Fuse spans and regions.
 
@@ -245,6 +276,8 @@ class CrossModalTeacher(nn.Module):
             text_mask: [B,Nt] bool, True for real spans (every sample needs at least one).
             regions: [B,Nr,D] region embeddings, zero-padded.
             region_mask: [B,Nr] bool, True for real regions (at least one, maybe a placeholder).
+            pairwise: also return ``pair_logits`` (training with a grounding loss; the exported
+                graph never computes them).
         """
         if self.config.paper_compat:
             tmask: torch.Tensor | None = None
@@ -256,7 +289,10 @@ class CrossModalTeacher(nn.Module):
             tmask, rmask = text_mask, region_mask
         t2r_maps: list[torch.Tensor] = []
         r2t_maps: list[torch.Tensor] = []
-        for block in self.blocks:
+        pair_maps: list[torch.Tensor] = []
+        for block in self._layers():
+            if pairwise:
+                pair_maps.append(block.text_to_region.pairwise_logits(text, regions, rmask))
             text, regions, t2r, r2t = block(text, regions, tmask, rmask)
             if tmask is not None and rmask is not None:
                 # Padded query rows attend somewhere meaningless; zero them so the returned maps
@@ -279,6 +315,7 @@ class CrossModalTeacher(nn.Module):
             region_to_text=torch.stack(r2t_maps, dim=1),
             text_states=text,
             region_states=regions,
+            pair_logits=torch.stack(pair_maps) if pairwise else None,
         )
 
 

@@ -6,12 +6,23 @@ The text tower is run once per caption batch and two things are read from it:
   teacher's InfoNCE target and the student's text anchor;
 - every token's final state (after ``ln_final``) passed through ``text_projection`` — the paper's
   token spans, pooled into phrase spans on demand (:mod:`dclip_core.models.spans`).
+
+Span vectors come in two kinds (``SpanFeatures``):
+
+- ``token-states`` (the paper's code): the pooled token states above. A token state sees the
+  words before it through the causal mask and was never trained to sit in the joint space on its
+  own: on the shapes world a phrase's pooled states match its object's crop only half the time;
+- ``sentence`` (docs/adr/0017): each span's *text* encoded again as a short sentence of its own,
+  the vector base CLIP was trained to put next to an image of it (the same phrase matches its crop
+  99 % of the time). The explain runtime computes it the same way: the text tower's
+  ``embeddings`` output for each span's text.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
 import open_clip
@@ -19,6 +30,9 @@ import torch
 
 from dclip_core.models.spans import Span, SpanMode, extract_spans, span_pooling_matrix
 from dclip_core.runtime.tokenizer import ClipTokenizer
+
+SpanFeatures = Literal["token-states", "sentence"]
+SPAN_FEATURES: tuple[SpanFeatures, ...] = ("token-states", "sentence")
 
 
 def encode_text_tokens(
@@ -77,14 +91,43 @@ class FrozenTextEncoder:
         model: the base CLIP (its text tower is used under ``no_grad``).
         tokenizer: the CLIP tokenizer (same ids as open_clip's).
         span_mode: ``tokens`` (the paper's code) or ``phrases``.
+        span_features: ``token-states`` (the paper's code) or ``sentence`` (see the module
+            docstring).
     """
 
     def __init__(
-        self, model: open_clip.CLIP, tokenizer: ClipTokenizer, span_mode: SpanMode
+        self,
+        model: open_clip.CLIP,
+        tokenizer: ClipTokenizer,
+        span_mode: SpanMode,
+        span_features: SpanFeatures = "token-states",
     ) -> None:
+        if span_features not in SPAN_FEATURES:
+            raise ValueError(
+                f"unknown span features {span_features!r}; expected one of "
+                f"{', '.join(SPAN_FEATURES)}"
+            )
         self.model = model
         self.tokenizer = tokenizer
         self.span_mode = span_mode
+        self.span_features = span_features
+
+    @classmethod
+    def for_teacher(
+        cls, model: open_clip.CLIP, tokenizer: ClipTokenizer, extra: dict[str, Any]
+    ) -> FrozenTextEncoder:
+        """The encoder that gives the span features a saved teacher was trained on.
+
+        Args:
+            extra: the teacher file's ``extra`` metadata (``span_mode``, ``span_features``);
+                teachers saved before ``span_features`` existed used token states.
+        """
+        return cls(
+            model,
+            tokenizer,
+            extra.get("span_mode", "tokens"),
+            extra.get("span_features", "token-states"),
+        )
 
     @torch.no_grad()
     def encode(self, captions: Sequence[str]) -> TextFeatures:
@@ -107,7 +150,10 @@ class FrozenTextEncoder:
         for i, spans in enumerate(span_lists):
             pooling[i, : len(spans)] = span_pooling_matrix(spans, context)
             mask[i, : len(spans)] = True
-        span_vectors = torch.from_numpy(pooling).to(device=device, dtype=tokens.dtype) @ tokens
+        if self.span_features == "sentence":
+            span_vectors = self._sentence_spans(span_lists, width, tokens.dtype)
+        else:
+            span_vectors = torch.from_numpy(pooling).to(device=device, dtype=tokens.dtype) @ tokens
         return TextFeatures(
             sentence=sentence,
             spans=span_vectors,
@@ -115,3 +161,22 @@ class FrozenTextEncoder:
             span_lists=span_lists,
             input_ids=ids,
         )
+
+    def _sentence_spans(
+        self, span_lists: list[list[Span]], width: int, dtype: torch.dtype
+    ) -> torch.Tensor:
+        """[B, width, D]: each span's text through the text tower as a sentence, zero-padded.
+
+        A span without text (the end-token fallback of an empty caption) is encoded as the empty
+        string, i.e. start and end tokens only.
+        """
+        device = next(self.model.parameters()).device
+        texts = [span.text for spans in span_lists for span in spans]
+        ids = torch.from_numpy(self.tokenizer(texts)).to(device)
+        vectors, _ = encode_text_tokens(self.model, ids)
+        out = torch.zeros(len(span_lists), width, vectors.shape[-1], device=device, dtype=dtype)
+        row = 0
+        for i, spans in enumerate(span_lists):
+            out[i, : len(spans)] = vectors[row : row + len(spans)].to(dtype)
+            row += len(spans)
+        return out

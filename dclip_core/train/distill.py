@@ -235,9 +235,9 @@ def train_student(
     spec = get_model_spec(model)
     base = create_clip(spec).to(ctx.device).requires_grad_(False)
     student = copy.deepcopy(base)
-    span_mode = loaded.extra.get("span_mode", "tokens")
     tokenizer = ClipTokenizer(ClipTokenizer.default_vocab_path(), spec.context_length)
-    text_encoder = FrozenTextEncoder(base, tokenizer, span_mode)
+    # The teacher is fed the span features it was trained on (its file says which).
+    text_encoder = FrozenTextEncoder.for_teacher(base, tokenizer, loaded.extra)
     teacher = loaded.teacher.to(ctx.device).requires_grad_(False)
     task = StudentTask(
         student, teacher, text_encoder, regions, spec.preprocess, recipe.student, ctx.device

@@ -2,6 +2,9 @@
 
 - Teacher: symmetric InfoNCE with a fixed temperature between the teacher's global embedding and
   the frozen CLIP sentence embedding of the caption.
+- Teacher, optionally (not in the paper, docs/adr/0017): a grounding term on the teacher's
+  text→region attention logits, so that a span's attention picks the region that holds what it
+  names (:func:`grounding_loss`).
 - Student: the hybrid loss ``w_img·(1 − cos(student_image, g)) + w_txt·(1 − cos(student_text,
   base_text)) + w_con·InfoNCE(student_image, student_text)``.
 
@@ -13,7 +16,7 @@ rank's rows with gradients flowing back to their owners (open_clip's ``gather_wi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch.nn import functional
@@ -97,15 +100,87 @@ def teacher_loss(
     teacher_global: torch.Tensor,
     sentence_embedding: torch.Tensor,
     temperature: float = PAPER_TEMPERATURE,
+    grounding: dict[str, torch.Tensor] | None = None,
+    grounding_weight: float = 1.0,
 ) -> LossTerms:
     """The teacher objective: InfoNCE(norm(g), norm(frozen CLIP sentence embedding)).
 
-    Both inputs are gathered across DDP ranks so negatives span the global batch.
+    Both inputs are gathered across DDP ranks so negatives span the global batch. With
+    ``grounding`` (the terms of :func:`grounding_loss`), ``grounding_weight`` times their sum is
+    added; the parts then also hold ``grounding`` and each of its terms.
     """
     loss = info_nce(
         gather_across_ranks(teacher_global), gather_across_ranks(sentence_embedding), temperature
     )
-    return LossTerms(total=loss, parts={"contrastive": loss.detach()})
+    parts = {"contrastive": loss.detach()}
+    total = loss
+    if grounding:
+        grounded = sum(grounding.values(), torch.zeros((), device=loss.device))
+        total = loss + grounding_weight * grounded
+        parts["grounding"] = grounded.detach()
+        parts.update({f"grounding_{k}": v.detach() for k, v in grounding.items()})
+    return LossTerms(total=total, parts=parts)
+
+
+GroundingKind = Literal["none", "contrastive", "linked"]
+# Marks a span without a known region in ``grounding_loss``'s ``links``.
+NO_LINK = -100
+
+
+def grounding_loss(
+    pair_logits: torch.Tensor,
+    span_mask: torch.Tensor,
+    links: torch.Tensor | None = None,
+) -> dict[str, torch.Tensor]:
+    """Make every head's text→region attention point at the region a span names.
+
+    Two terms, each averaged over layers and heads (every head is asked to point, so the head
+    average a visualizer paints points too):
+
+    - ``contrastive`` (weak supervision, no boxes needed; FILIP's late interaction): caption i and
+      image j score ``s[i, j] = mean over i's spans of max over j's regions of logit``; symmetric
+      cross-entropy over the batch with the true pairs on the diagonal. A span can only raise its
+      own caption's score above other images' by matching the region of its own image that holds
+      what it names — the other regions of that image appear in other images too.
+    - ``linked`` (strong supervision where annotations link a span to a box): cross-entropy of the
+      span's attention logits over its own image's regions against the linked region.
+
+    The logits carry their own scale (q/k projections), so no temperature is applied. Negatives
+    are this process's micro-batch (not gathered across DDP ranks).
+
+    Args:
+        pair_logits: [layers, B, B, heads, Nt, Nr] from ``CrossModalTeacher(..., pairwise=True)``;
+            padded regions hold a large negative logit.
+        span_mask: [B, Nt] bool, True for real spans.
+        links: [B, Nt] long, the region index each span names, or ``NO_LINK``; None skips the
+            ``linked`` term.
+
+    Returns:
+        ``{"contrastive": …}`` and, with ``links`` holding at least one link, ``"linked"``.
+    """
+    logits = pair_logits.float()
+    layers, batch, _, heads, spans, regions = logits.shape
+    weights = span_mask.to(logits.dtype)
+    best = logits.amax(dim=-1)  # [L, B, B, H, Nt]
+    scores = (best * weights[None, :, None, None, :]).sum(-1) / weights.sum(-1).clamp_min(1)[
+        None, :, None, None
+    ]  # [L, Bi, Bj, H]
+    scores = scores.permute(0, 3, 1, 2).reshape(layers * heads, batch, batch)
+    targets = torch.arange(batch, device=logits.device).repeat(layers * heads)
+    rows = scores.reshape(-1, batch)
+    cols = scores.transpose(1, 2).reshape(-1, batch)
+    terms = {
+        "contrastive": 0.5
+        * (functional.cross_entropy(rows, targets) + functional.cross_entropy(cols, targets))
+    }
+    if links is not None and bool((links != NO_LINK).any()):
+        index = torch.arange(batch, device=logits.device)
+        own = logits[:, index, index]  # [L, B, H, Nt, Nr]
+        own = own.permute(0, 2, 1, 3, 4).reshape(-1, regions)
+        target = links.to(logits.device).masked_fill(~span_mask, NO_LINK)
+        target = target[None, None].expand(layers, heads, batch, spans).reshape(-1)
+        terms["linked"] = functional.cross_entropy(own, target, ignore_index=NO_LINK)
+    return terms
 
 
 def hybrid_loss(

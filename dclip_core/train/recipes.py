@@ -33,6 +33,8 @@ TrainableSet = Literal["attn-proj", "vision", "all"]
 Schedule = Literal["constant", "cosine", "linear"]
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 SpanModeName = Literal["tokens", "phrases"]
+SpanFeaturesName = Literal["token-states", "sentence"]
+GroundingName = Literal["none", "contrastive", "linked"]
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,15 @@ class TeacherRecipe:
     span_mode: SpanModeName = "tokens"
     # "fused" (the paper) or "regions": the target pools the attended regions only.
     target: Literal["fused", "regions"] = "fused"
+    # How a span becomes a vector: the paper's pooled token states, or its text encoded as a
+    # sentence of its own ("sentence": in the space the crops live in; docs/adr/0017).
+    span_features: SpanFeaturesName = "token-states"
+    # A term beside the paper's loss that makes the text→region attention point at the region a
+    # span names (docs/adr/0017): "none" (the paper), "contrastive" (weak: FILIP-style over the
+    # batch, no boxes needed) or "linked" (contrastive, plus cross-entropy towards the box a span
+    # names where box labels say so).
+    grounding: GroundingName = "none"
+    grounding_weight: float = 1.0
 
 
 @dataclass(frozen=True)

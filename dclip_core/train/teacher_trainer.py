@@ -2,7 +2,9 @@
 
 Per step: regions of each image come from the region cache (frozen crop embeddings), spans and
 the sentence embedding of the drawn caption from the frozen text tower; only the teacher learns,
-with symmetric InfoNCE (τ = 0.05) between its global embedding and the sentence embedding.
+with symmetric InfoNCE (τ = 0.05) between its global embedding and the sentence embedding — and,
+with the recipe's ``grounding`` on (not in the paper, docs/adr/0017), a term that makes each
+span's attention point at the region it names (:func:`~dclip_core.train.losses.grounding_loss`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from torch import nn
 from dclip_core.cancel import CancelToken
 from dclip_core.models.clip import create_clip
 from dclip_core.models.registry import get_model_spec
+from dclip_core.models.spans import Span
 from dclip_core.models.teacher import CrossModalTeacher, save_teacher
 from dclip_core.models.text_features import FrozenTextEncoder
 from dclip_core.runtime.tokenizer import ClipTokenizer
@@ -26,7 +29,13 @@ from dclip_core.train.batching import CaptionedRecord, Example
 from dclip_core.train.distributed import DistContext, init_distributed
 from dclip_core.train.events import EventSink
 from dclip_core.train.loop import LoopConfig, TrainingLoop
-from dclip_core.train.losses import LossTerms, teacher_loss
+from dclip_core.train.losses import (
+    NO_LINK,
+    GroundingKind,
+    LossTerms,
+    grounding_loss,
+    teacher_loss,
+)
 from dclip_core.train.recipes import Recipe, get_recipe
 from dclip_core.train.runs import split_train_val, start_or_resume
 
@@ -36,6 +45,9 @@ TEACHER_FILE = "teacher.safetensors"
 class RegionEmbeddings(Protocol):
     @property
     def embeddings(self) -> torch.Tensor: ...
+
+    @property
+    def labels(self) -> tuple[str, ...]: ...
 
 
 class RegionLookup(Protocol):
@@ -68,6 +80,27 @@ def region_batch(
     return pad_regions(found, device)
 
 
+def span_region_links(
+    span_lists: Sequence[Sequence[Span]], region_labels: Sequence[Sequence[str]], width: int
+) -> torch.Tensor:
+    """[B, width] the region each span names according to the box labels, or ``NO_LINK``.
+
+    A span names a region when every word of the region's label is one of the span's words
+    ("a small red circle" names a box labelled "red circle"); a span that names no region, or
+    more than one (two red circles), stays unlinked. Detector boxes whose label is a class no
+    caption uses ("shape") link nothing, so this is supervision only where annotations allow it.
+    """
+    links = torch.full((len(span_lists), width), NO_LINK, dtype=torch.long)
+    for i, (spans, labels) in enumerate(zip(span_lists, region_labels, strict=True)):
+        label_words = [frozenset(label.lower().split()) for label in labels]
+        for t, span in enumerate(spans):
+            words = frozenset(span.text.lower().split())
+            named = [r for r, lw in enumerate(label_words) if lw and lw <= words]
+            if len(named) == 1:
+                links[i, t] = named[0]
+    return links
+
+
 def teacher_for(base: open_clip.CLIP, recipe: Recipe) -> CrossModalTeacher:
     """A fresh teacher sized for ``base`` (its joint embedding width), seeded by the recipe."""
     dim = int(base.text_projection.shape[1])
@@ -97,21 +130,43 @@ class TeacherTask:
         regions: RegionLookup,
         temperature: float,
         device: torch.device,
+        grounding: GroundingKind = "none",
+        grounding_weight: float = 1.0,
     ) -> None:
         self.teacher = teacher
         self.text_encoder = text_encoder
         self.regions = regions
         self.temperature = temperature
         self.device = device
+        self.grounding = grounding
+        self.grounding_weight = grounding_weight
 
     def train_module(self) -> nn.Module:
         return self.teacher
 
     def compute_loss(self, module: nn.Module, examples: Sequence[Example]) -> LossTerms:
         text = self.text_encoder.encode([e.caption for e in examples])
-        regions, region_mask = region_batch(self.regions, examples, self.device)
-        out = module(text.spans, text.span_mask, regions, region_mask)
-        return teacher_loss(out.global_embedding, text.sentence, self.temperature)
+        found = [
+            self.regions.get(e.record.path, getattr(e.record, "boxes", None)) for e in examples
+        ]
+        regions, region_mask = pad_regions([r.embeddings for r in found], self.device)
+        if self.grounding == "none":
+            out = module(text.spans, text.span_mask, regions, region_mask)
+            return teacher_loss(out.global_embedding, text.sentence, self.temperature)
+        out = module(text.spans, text.span_mask, regions, region_mask, pairwise=True)
+        links = None
+        if self.grounding == "linked":
+            width = text.span_mask.shape[1]
+            links = span_region_links(text.span_lists, [r.labels for r in found], width)
+        assert out.pair_logits is not None  # asked for with pairwise=True
+        terms = grounding_loss(out.pair_logits, text.span_mask, links)
+        return teacher_loss(
+            out.global_embedding,
+            text.sentence,
+            self.temperature,
+            grounding=terms,
+            grounding_weight=self.grounding_weight,
+        )
 
     def checkpoint_weights(self) -> dict[str, torch.Tensor]:
         return dict(self.teacher.state_dict())
@@ -207,9 +262,19 @@ def train_teacher(
     base = create_clip(model).to(ctx.device).requires_grad_(False)
     spec = get_model_spec(model)
     tokenizer = ClipTokenizer(ClipTokenizer.default_vocab_path(), spec.context_length)
-    text_encoder = FrozenTextEncoder(base, tokenizer, recipe.teacher.span_mode)
+    text_encoder = FrozenTextEncoder(
+        base, tokenizer, recipe.teacher.span_mode, recipe.teacher.span_features
+    )
     teacher = teacher_for(base, recipe)
-    task = TeacherTask(teacher, text_encoder, regions, recipe.teacher.temperature, ctx.device)
+    task = TeacherTask(
+        teacher,
+        text_encoder,
+        regions,
+        recipe.teacher.temperature,
+        ctx.device,
+        grounding=recipe.teacher.grounding,
+        grounding_weight=recipe.teacher.grounding_weight,
+    )
     loop = TrainingLoop(
         task,
         train_set,
@@ -235,6 +300,8 @@ def train_teacher(
                 "val_history": result.val_history,
                 "steps": result.position.step,
                 "span_mode": recipe.teacher.span_mode,
+                "span_features": recipe.teacher.span_features,
+                "grounding": recipe.teacher.grounding,
             },
         )
         events.emit("done", stage="teacher", output=str(output), steps=result.position.step)

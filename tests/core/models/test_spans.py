@@ -106,3 +106,34 @@ def test_frozen_text_encoder_matches_open_clip(tokenizer: ClipTokenizer) -> None
     n_tokens = int((token_features.input_ids[0] != 0).sum()) - 2
     assert token_features.spans.shape[1] == n_tokens
     torch.testing.assert_close(token_features.spans[0], tokens[0, 1 : 1 + n_tokens])
+
+
+def test_sentence_span_features_encode_each_span_as_its_own_caption(
+    tokenizer: ClipTokenizer,
+) -> None:
+    model = create_clip("test-tiny")
+    captions = ["a small red circle left of a large blue star", "a dog"]
+    features = FrozenTextEncoder(model, tokenizer, "phrases", "sentence").encode(captions)
+    pooled = FrozenTextEncoder(model, tokenizer, "phrases").encode(captions)
+    texts = ["a small red circle", "a large blue star", "a dog"]
+    with torch.no_grad():
+        expected = model.encode_text(torch.from_numpy(tokenizer(texts)))
+    torch.testing.assert_close(features.spans[0], expected[:2], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(features.spans[1, 0], expected[2], atol=1e-5, rtol=1e-5)
+    assert torch.all(features.spans[1, 1] == 0)
+    # Same spans, same sentence target: only the span vectors differ.
+    assert features.span_lists == pooled.span_lists
+    torch.testing.assert_close(features.sentence, pooled.sentence)
+    assert not torch.allclose(features.spans[0], pooled.spans[0])
+
+
+def test_a_saved_teacher_says_which_span_features_it_was_fed(tokenizer: ClipTokenizer) -> None:
+    model = create_clip("test-tiny")
+    old = FrozenTextEncoder.for_teacher(model, tokenizer, {})
+    assert (old.span_mode, old.span_features) == ("tokens", "token-states")
+    new = FrozenTextEncoder.for_teacher(
+        model, tokenizer, {"span_mode": "phrases", "span_features": "sentence"}
+    )
+    assert (new.span_mode, new.span_features) == ("phrases", "sentence")
+    with pytest.raises(ValueError, match="span features"):
+        FrozenTextEncoder(model, tokenizer, "phrases", "words")  # type: ignore[arg-type]

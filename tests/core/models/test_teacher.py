@@ -125,3 +125,26 @@ def test_a_regions_target_pools_the_attended_regions_alone() -> None:
     assert CrossModalTeacher.from_config(regions_only.config).config.target == "regions"
     with pytest.raises(ValueError, match="unknown teacher target 'spans'"):
         CrossModalTeacher(DIM, target="spans")  # type: ignore[arg-type]
+
+
+def test_pair_logits_hold_every_caption_against_every_image() -> None:
+    torch.manual_seed(3)
+    teacher = CrossModalTeacher(DIM, heads=4, layers=2).eval()
+    text, regions = torch.randn(3, 4, DIM), torch.randn(3, 5, DIM)
+    text_mask, region_mask = torch.ones(3, 4, dtype=torch.bool), torch.ones(3, 5, dtype=torch.bool)
+    region_mask[1, 3:] = False
+    with torch.no_grad():
+        out = teacher(text, text_mask, regions, region_mask, pairwise=True)
+        plain = teacher(text, text_mask, regions, region_mask)
+    assert plain.pair_logits is None  # the exported graph never computes them
+    assert out.pair_logits is not None
+    assert out.pair_logits.shape == (2, 3, 3, 4, 4, 5)
+    for layer in range(2):
+        for i in range(3):
+            # the diagonal is the attention each sample actually computed
+            torch.testing.assert_close(
+                out.pair_logits[layer, i, i].softmax(-1), out.text_to_region[i, layer]
+            )
+    # caption 0 against image 1 sees only image 1's real regions
+    assert bool((out.pair_logits[:, 0, 1, :, :, 3:] < -1e8).all())
+    torch.testing.assert_close(out.global_embedding, plain.global_embedding)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 from torch.nn import functional
 
-from dclip_core.train.losses import hybrid_loss, info_nce, teacher_loss
+from dclip_core.models.teacher import CrossModalTeacher
+from dclip_core.train.losses import NO_LINK, grounding_loss, hybrid_loss, info_nce, teacher_loss
 
 
 def test_info_nce_is_symmetric_cross_entropy_over_cosines() -> None:
@@ -52,3 +54,80 @@ def test_hybrid_loss_sends_no_gradient_to_its_targets() -> None:
 def test_teacher_loss_is_info_nce() -> None:
     g, s = torch.randn(4, 8), torch.randn(4, 8)
     torch.testing.assert_close(teacher_loss(g, s).total, info_nce(g, s, 0.05))
+
+
+def _pointing_logits(batch: int, spans: int, regions: int, correct: bool) -> torch.Tensor:
+    """[1, B, B, 1, Nt, Nr] logits: span t of caption i scores 5 on region (i + t) of its own
+    image (and on the same object in no other image) when ``correct``; flat otherwise."""
+    logits = torch.zeros(1, batch, batch, 1, spans, regions)
+    if correct:
+        for i in range(batch):
+            for t in range(spans):
+                logits[0, i, i, 0, t, (i + t) % regions] = 5.0
+    return logits
+
+
+def test_grounding_loss_is_low_when_spans_point_at_their_own_regions() -> None:
+    mask = torch.ones(4, 2, dtype=torch.bool)
+    good = grounding_loss(_pointing_logits(4, 2, 3, True), mask)["contrastive"]
+    flat = grounding_loss(_pointing_logits(4, 2, 3, False), mask)["contrastive"]
+    assert float(flat) == pytest.approx(math.log(4), rel=1e-5)  # no caption tells images apart
+    assert float(good) < 0.1
+
+
+def test_linked_grounding_is_cross_entropy_towards_the_named_box() -> None:
+    logits = torch.zeros(1, 2, 2, 1, 2, 3)
+    logits[0, 0, 0, 0, 0] = torch.tensor([2.0, 0.0, 0.0])
+    links = torch.tensor([[0, NO_LINK], [NO_LINK, NO_LINK]])
+    terms = grounding_loss(logits, torch.ones(2, 2, dtype=torch.bool), links)
+    expected = -torch.log_softmax(torch.tensor([2.0, 0.0, 0.0]), 0)[0]
+    torch.testing.assert_close(terms["linked"], expected)
+    unlinked = grounding_loss(logits, torch.ones(2, 2, dtype=torch.bool), torch.full((2, 2), -100))
+    assert "linked" not in unlinked
+
+
+def test_padded_spans_do_not_count_towards_grounding() -> None:
+    logits = _pointing_logits(3, 2, 3, True)
+    logits[0, :, :, 0, 1] = torch.randn(3, 3, 3)  # the second span is padding: noise
+    mask = torch.tensor([[True, False]] * 3)
+    clean = _pointing_logits(3, 2, 3, True)
+    torch.testing.assert_close(
+        grounding_loss(logits, mask)["contrastive"], grounding_loss(clean, mask)["contrastive"]
+    )
+
+
+def test_teacher_loss_adds_weighted_grounding_terms() -> None:
+    g, s = torch.randn(4, 8), torch.randn(4, 8)
+    grounding = {"contrastive": torch.tensor(2.0), "linked": torch.tensor(1.0)}
+    terms = teacher_loss(g, s, grounding=grounding, grounding_weight=0.5)
+    torch.testing.assert_close(terms.total, info_nce(g, s, 0.05) + 1.5)
+    assert set(terms.as_floats()) == {
+        "loss",
+        "contrastive",
+        "grounding",
+        "grounding_contrastive",
+        "grounding_linked",
+    }
+
+
+def test_grounding_reaches_the_text_to_region_weights_of_a_regions_target_teacher() -> None:
+    """The issue's finding: with one layer and a region-only target, nothing trains the
+    text→region attention; the grounding term does."""
+    torch.manual_seed(0)
+    teacher = CrossModalTeacher(16, heads=2, layers=1, target="regions")
+    text, regions = torch.randn(3, 2, 16), torch.randn(3, 3, 16)
+    text_mask, region_mask = torch.ones(3, 2, dtype=torch.bool), torch.ones(3, 3, dtype=torch.bool)
+    sentence = torch.randn(3, 16)
+    query = teacher.blocks[0].text_to_region.q_proj.weight
+
+    out = teacher(text, text_mask, regions, region_mask)
+    teacher_loss(out.global_embedding, sentence).total.backward()
+    assert query.grad is None or float(query.grad.abs().sum()) == 0.0
+
+    teacher.zero_grad()
+    out = teacher(text, text_mask, regions, region_mask, pairwise=True)
+    assert out.pair_logits is not None
+    terms = grounding_loss(out.pair_logits, text_mask)
+    teacher_loss(out.global_embedding, sentence, grounding=terms).total.backward()
+    assert query.grad is not None
+    assert float(query.grad.abs().sum()) > 0.0
