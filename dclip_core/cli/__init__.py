@@ -80,6 +80,9 @@ COMMAND_TABLE: dict[str, CommandEntry] = {
         "dclip_core.cli.library_cmd",
         "remove a folder from the library (the photos themselves are not touched)",
     ),
+    "explain": CommandEntry(
+        "dclip_core.cli.explain_cmd", "show which photo regions each word of a query attends to"
+    ),
     "bench": CommandEntry(
         "dclip_core.cli.bench_cmd", "measure speed and quality against a baseline in the same run"
     ),

@@ -20,12 +20,16 @@ def explain_bundle(tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory) 
     The teacher file says it trained 5 steps, so the runtime's only caveat is the random base.
     Read-only: copy it before changing anything.
     """
+    return build_explain_bundle(tiny_bundle, tmp_path_factory.mktemp("explain-bundle"))
+
+
+def build_explain_bundle(tiny_bundle: Path, root: Path) -> Path:
+    """Copy ``tiny_bundle`` to ``root/bundle`` and add explain/ (see ``explain_bundle``)."""
     import torch
 
     from dclip_core.export.explain import add_explain
     from dclip_core.models.teacher import CrossModalTeacher, save_teacher
 
-    root = tmp_path_factory.mktemp("explain-bundle")
     target = root / "bundle"
     shutil.copytree(tiny_bundle, target)
     torch.manual_seed(3)
