@@ -10,7 +10,7 @@
    deviations), is applied to the same scores in the same run. It scores the whole library, which
    is what the search's background sample is when the library has at most 1000 photos.
 
-The target (issue 18): mean F1 >= 0.8, and no query whose top 10 are >= 80 % right marks nothing.
+The target: mean F1 >= 0.8, and no query whose top 10 are >= 80 % right marks nothing.
 An empty marked set has precision 0. With ``--bundle`` a random-weights bundle (``test-tiny``)
 shows how much a model that knows nothing marks.
 """

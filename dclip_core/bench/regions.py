@@ -4,8 +4,8 @@ The shapes demo is the one library here whose ground truth is known and whose mo
 something: its photos (``scenes.json``) are indexed once per region layout into fresh libraries
 with the demo bundle (the real indexer, ANN index and search), and every colour-shape query
 ("red circle", … 36 of them) is searched in each. Reported per layout: mean precision@10 over the
-queries, how many queries find at least 8 right in their top 10, the red-circle hits (issue 5's
-acceptance query), the indexing time, and per-query hits. The first layout (``none``) is the
+queries, how many queries find at least 8 right in their top 10, the red-circle hits (the demo's
+sample query), the indexing time, and per-query hits. The first layout (``none``) is the
 baseline, measured in the same run on the same photos.
 
 Without ``--bundle`` the demo is built (or reused) as ``dclip demo`` builds it: the first run

@@ -2,7 +2,7 @@
 
 Two measurements, both in fresh processes over the same library:
 
-* **CLI**: ``dclip search "q" --json`` end to end (the issue's cold-start target);
+* **CLI**: ``dclip search "q" --json`` end to end (the cold-start target: 1.5 s over 10k photos);
 * **breakdown**: the same steps the CLI takes, timed one by one in a small script, for the current
   configuration (dynamic-length text tower, optimised-model cache) and for the baseline (the
   fixed-length tower of earlier DCLIP versions, optimised from the bundle file every time). The

@@ -103,7 +103,7 @@ def test_relevance_is_robust_to_a_large_matching_minority() -> None:
 
 def test_relevance_cutoff_is_reachable_and_ignores_the_score_scale() -> None:
     # Near misses score high too (a red square for "red circle"): the spread grows with them, and
-    # the earlier rule (median + 3 robust SDs) rose above every score (issue 18).
+    # the earlier rule (median + 3 robust SDs) rose above every score.
     rng = np.random.default_rng(5)
     matches = rng.uniform(0.70, 0.85, 20)
     near_misses = rng.uniform(0.45, 0.68, 80)
