@@ -36,6 +36,7 @@ BENCHMARK_MODULES: tuple[str, ...] = (
     "dclip_core.bench.shapes",
     "dclip_core.bench.regions",
     "dclip_core.bench.cutoff",
+    "dclip_core.bench.explain",
 )
 
 
