@@ -2,9 +2,10 @@
 
 :func:`decode_for_index` never raises for anything a file contains or does: it returns a
 :class:`DecodedImage` or a :class:`DecodeFailure` whose ``code`` is one of :data:`FAILURE_CODES`.
-Pixels come from :func:`dclip_core.runtime.images.load_image` (EXIF orientation applied, first
-frame of animations, JPEG draft decoding to the size the model needs); this module adds the
-checks around it, the pixel size of the original, the date taken and the thumbnail.
+Pixels come from :func:`dclip_core.runtime.images.load_image_with_header` (EXIF orientation
+applied, first frame of animations, JPEG draft decoding to the size the model needs); this module
+adds the checks around it, the pixel size of the original and the date taken (from that same
+opening of the file: nothing is read twice) and the thumbnail (from the reduced pixels).
 """
 
 from __future__ import annotations
@@ -21,7 +22,11 @@ from PIL import Image
 
 from dclip_core.errors import ImageDecodeError
 from dclip_core.runtime import images
-from dclip_core.runtime.images import load_image, register_optional_formats
+from dclip_core.runtime.images import (
+    LoadedImage,
+    load_image_with_header,
+    register_optional_formats,
+)
 
 # code -> what `dclip status` says about it
 FAILURE_CODES: dict[str, str] = {
@@ -82,18 +87,17 @@ def iso_from_mtime(mtime_ns: int) -> str:
     return datetime.fromtimestamp(mtime_ns / 1e9).replace(microsecond=0).isoformat()
 
 
-def _probe(path: str) -> tuple[int, int, str | None]:
-    """Original pixel size (as the user sees it) and EXIF DateTimeOriginal, from the header only."""
-    with Image.open(path) as img:
-        width, height = img.size
-        exif = img.getexif()
+def header_facts(loaded: LoadedImage) -> tuple[int, int, str | None]:
+    """Original pixel size (as the user sees it) and EXIF DateTimeOriginal, from the header."""
+    width, height = loaded.stored_size
     taken = None
     orientation = 1
-    try:
-        taken = _iso_from_exif(exif.get_ifd(_EXIF_IFD).get(_DATETIME_ORIGINAL))
-        orientation = int(exif.get(_ORIENTATION, 1))
-    except (OSError, ValueError, SyntaxError, KeyError, TypeError):
-        pass  # damaged EXIF costs the date (the file time is used), never the photo
+    if loaded.exif is not None:
+        try:
+            taken = _iso_from_exif(loaded.exif.get_ifd(_EXIF_IFD).get(_DATETIME_ORIGINAL))
+            orientation = int(loaded.exif.get(_ORIENTATION, 1))
+        except (OSError, ValueError, SyntaxError, KeyError, TypeError):
+            pass  # damaged EXIF costs the date (the file time is used), never the photo
     if orientation in (5, 6, 7, 8):  # stored sideways
         width, height = height, width
     return width, height, taken
@@ -150,18 +154,19 @@ def decode_for_index(
     if os.path.splitext(path)[1].lower() in HEIF_SUFFIXES and not register_optional_formats():
         return DecodeFailure("needs-heif", FAILURE_CODES["needs-heif"])
     try:
-        image = load_image(Path(path), min_side=min_side)
+        loaded = load_image_with_header(Path(path), min_side=min_side)
+        image = loaded.image
         if image.mode != "RGB":
             image = image.convert("RGB")
     except ImageDecodeError as exc:
         return failure_from_reason(exc.reason)
     except MemoryError:
         return DecodeFailure("decompression-bomb", FAILURE_CODES["decompression-bomb"])
-    try:
-        width, height, taken = _probe(path)
-    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError):
-        # Decoded once already: only the header facts are lost; the reduced size is a lower bound.
+    if loaded.exif is None:
+        # Unparsable EXIF: only the header facts are lost; the reduced size is a lower bound.
         width, height, taken = image.width, image.height, None
+    else:
+        width, height, taken = header_facts(loaded)
     if taken is None:
         return DecodedImage(image, width, height, iso_from_mtime(mtime_ns), "mtime")
     return DecodedImage(image, width, height, taken, "exif")

@@ -52,6 +52,8 @@ class ClipEncoder:
         provider_choice: that provider with the reason it was chosen.
         variant: ``"fp32"``, ``"fp16"`` or ``"int8"``.
         threads: intra-op CPU threads per session (0 = ONNX Runtime's default).
+        spinning: whether idle intra-op threads busy-wait (see
+            :func:`~dclip_core.runtime.session.create_session`).
         cache_sessions: open sessions through the optimised-model cache.
     """
 
@@ -63,11 +65,13 @@ class ClipEncoder:
         threads: int,
         variant: str,
         cache_sessions: bool = True,
+        spinning: bool = True,
     ) -> None:
         self.manifest = manifest
         self.provider_choice = choice
         self.provider = choice.provider
         self.threads = threads
+        self.spinning = spinning
         self.variant = variant
         self.cache_sessions = cache_sessions
         self._image_file, self._text_file = manifest.tower_files(variant)
@@ -87,6 +91,7 @@ class ClipEncoder:
         threads: int = 0,
         variant: str = "fp32",
         cache_sessions: bool = True,
+        spinning: bool = True,
     ) -> ClipEncoder:
         """Open a bundle for inference.
 
@@ -98,6 +103,8 @@ class ClipEncoder:
                 when the bundle was exported with them.
             cache_sessions: open sessions from ONNX Runtime's optimised model, cached in the
                 user cache on first use (False: optimise from the bundle file every time).
+            spinning: False when other work of the process shares the cores with the model (the
+                indexer's decoders): idle ONNX Runtime threads then sleep instead of spinning.
 
         Raises:
             BundleError: the bundle is missing, of another format, tampered with, or lacks the
@@ -113,6 +120,7 @@ class ClipEncoder:
             threads=threads,
             variant=variant,
             cache_sessions=cache_sessions,
+            spinning=spinning,
         )
 
     @property
@@ -288,6 +296,7 @@ class ClipEncoder:
             self.manifest.file_path(relative),
             self.provider_choice,
             threads=self.threads,
+            spinning=self.spinning,
             optimization=optimization_for_variant(self.variant),
             cache_dir=get_paths().cache_dir / "onnxruntime" if self.cache_sessions else None,
             model_sha256=self.manifest.files[relative],

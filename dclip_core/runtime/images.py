@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -46,6 +47,22 @@ def register_optional_formats() -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class LoadedImage:
+    """A decoded image with what its header said about the original.
+
+    Attributes:
+        image: as :func:`load_image` returns it (upright, possibly reduced).
+        stored_size: ``(width, height)`` of the original as stored in the file, before any
+            reduced decoding and before the EXIF orientation is applied.
+        exif: the file's EXIF, or None when it could not be parsed (the image is still usable).
+    """
+
+    image: Image.Image
+    stored_size: tuple[int, int]
+    exif: Image.Exif | None
+
+
 def load_image(path: Path, *, min_side: int | None = None) -> Image.Image:
     """Decode an image file into a PIL image in its own mode, upright.
 
@@ -65,12 +82,30 @@ def load_image(path: Path, *, min_side: int | None = None) -> Image.Image:
         ImageDecodeError: with ``reason`` starting with one of the ``REASON_*`` phrases of this
             module.
     """
+    return load_image_with_header(path, min_side=min_side).image
+
+
+def load_image_with_header(path: Path, *, min_side: int | None = None) -> LoadedImage:
+    """:func:`load_image`, plus the original's stored size and EXIF from the same opening.
+
+    The indexer needs both the reduced pixels and the original's size and date; reading them here
+    saves opening and parsing every file a second time.
+
+    Raises:
+        ImageDecodeError: as :func:`load_image`.
+    """
     if min_side is not None and min_side < 1:
         raise ValueError(f"min_side must be positive, not {min_side}")
     register_optional_formats()
     path = Path(path)
     try:
         with Image.open(path) as opened:
+            stored_size = opened.size  # draft() below changes it to the reduced size
+            exif: Image.Exif | None
+            try:
+                exif = opened.getexif()
+            except Exception:  # damaged EXIF costs the header facts, never the photo
+                exif = None
             if min_side is not None:
                 # Only JPEG implements draft(); other formats ignore it and decode in full.
                 opened.draft(None, (min_side, min_side))
@@ -99,7 +134,7 @@ def load_image(path: Path, *, min_side: int | None = None) -> Image.Image:
         # IndexError, ...; none of them may stop a library scan, and the type is kept in the reason.
         raise ImageDecodeError(path, f"{REASON_CORRUPT}: {type(exc).__name__}: {exc}") from exc
     assert upright is not None  # exif_transpose returns None only when asked to work in place
-    return upright
+    return LoadedImage(upright, stored_size, exif)
 
 
 def _unidentified_reason(path: Path) -> str:

@@ -138,6 +138,7 @@ def create_session(
     choice: ProviderChoice,
     *,
     threads: int = 0,
+    spinning: bool = True,
     optimization: GraphOptimization = "all",
     cache_dir: Path | None = None,
     model_sha256: str | None = None,
@@ -148,6 +149,10 @@ def create_session(
         model_path: the ``.onnx`` file.
         choice: from :func:`choose_provider`.
         threads: intra-op threads on the CPU; 0 lets ONNX Runtime use all physical cores.
+        spinning: let idle intra-op threads busy-wait for the next operator (ONNX Runtime's
+            default: lowest latency when the model has the cores to itself). False makes them
+            sleep instead, so other threads of the process — the indexer's decoders — get the
+            cores whenever the model is not computing.
         optimization: ONNX Runtime's graph optimisation level. ``"extended"`` leaves out the
             CPU layout transformations of ``"all"``, which crash ONNX Runtime 1.31 on
             fp16-weight models (segmentation fault while creating the session); fp16 variants
@@ -168,6 +173,8 @@ def create_session(
     def make_options() -> ort.SessionOptions:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
+        if not spinning:
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.graph_optimization_level = _OPTIMIZATION_LEVELS[optimization]
         return options
 
