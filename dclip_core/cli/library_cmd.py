@@ -38,11 +38,14 @@ def _open_library() -> Library:
     return Library.open()
 
 
-def load_encoder(model: str | None) -> ClipEncoder:
+def load_encoder(
+    model: str | None, *, variant: str = "fp32", spinning: bool = True
+) -> ClipEncoder:
     """The encoder of ``--model``: a bundle folder, a bundle name, or a registered model name.
 
     A registered model without a bundle is exported on first use (this needs torch, which is why
-    it happens here and never in :mod:`dclip_core.library`).
+    it happens here and never in :mod:`dclip_core.library`). ``variant`` and ``spinning`` are
+    passed to :meth:`ClipEncoder.load`.
     """
     from dclip_core.config import get_paths, load_settings
     from dclip_core.runtime.encoders import ClipEncoder
@@ -57,7 +60,11 @@ def load_encoder(model: str | None) -> ClipEncoder:
     else:
         candidate = candidate if candidate.is_dir() else get_paths().bundles_dir / name
     encoder = ClipEncoder.load(
-        candidate, provider=settings.execution_provider, threads=settings.threads
+        candidate,
+        provider=settings.execution_provider,
+        threads=settings.threads,
+        variant=variant,
+        spinning=spinning,
     )
     if encoder.manifest.meaningless:
         warn_meaningless(encoder.manifest.name)
@@ -89,8 +96,21 @@ def configure_index(parser: argparse.ArgumentParser) -> None:
         help="also embed a grid of crops of each photo, so small things and the edges of wide "
         "photos are found (5x the indexing work; default: what the library uses, else none)",
     )
-    parser.add_argument("--batch-size", type=int, default=32, help="images per inference batch")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=0,
+        help="images per inference batch (0 = by provider: 8 on the CPU, 32 on a GPU)",
+    )
     parser.add_argument("--workers", type=int, default=0, help="decoding threads (0 = per core)")
+    parser.add_argument(
+        "--variant",
+        choices=("fp32", "int8", "fp16"),
+        default="fp32",
+        help="encoding of the image tower to run: int8 (CPU) and fp16 (GPU) exist when the "
+        "bundle was exported with them (dclip export --int8/--fp16); each variant is its own "
+        "set of vectors",
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.set_defaults(handler=run_index)
 
@@ -100,9 +120,10 @@ def run_index(args: argparse.Namespace) -> int:
 
     from dclip_core.library import CancelToken
 
-    if args.batch_size < 1 or args.workers < 0:
-        raise CliUsageError("--batch-size must be at least 1 and --workers at least 0")
-    encoder = load_encoder(args.model)
+    if args.batch_size < 0 or args.workers < 0:
+        raise CliUsageError("--batch-size and --workers must be 0 (automatic) or more")
+    # The decoders share the cores with the model: its idle threads must not spin.
+    encoder = load_encoder(args.model, variant=args.variant, spinning=False)
     library = _open_library()
     bar = tqdm(total=0, unit="photo", file=sys.stderr, disable=None, dynamic_ncols=True)
     cancel = CancelToken()

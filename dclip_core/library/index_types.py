@@ -68,15 +68,17 @@ class IndexOptions:
     """Tuning of a run; the defaults suit a laptop.
 
     Attributes:
-        batch_size: images per ONNX call and per database commit.
-        workers: decoding threads; 0 = one per CPU core.
+        batch_size: images per ONNX call and per database commit; 0 = chosen by the provider
+            (:func:`dclip_core.library.indexer.index_batch_size`: 8 on the CPU, 32 on a GPU).
+        workers: decoding threads; 0 = one per CPU core
+            (:func:`dclip_core.library.preparer.decode_workers`).
         thumbnails: write thumbnails into ``thumbnails_dir`` while indexing.
         thumbnail_size: their longest side in pixels.
         regions: region layout to index with (:mod:`dclip_core.library.regions`); None keeps
             the one the library's active model of the same bundle uses, else none.
     """
 
-    batch_size: int = 32
+    batch_size: int = 0
     workers: int = 0
     thumbnails: bool = True
     thumbnail_size: int = 256

@@ -5,12 +5,14 @@ Flow of one run (:func:`run_index`, called by :meth:`Library.index` with the wri
 1. **Scan** the roots (``stat`` only) and compare with the database. A file whose (size, mtime) is
    unchanged is skipped without being read — also when it failed before (not retried until it
    changes). Unchanged usable files that lack a vector of the current model are re-embedded.
-2. **Prepare** the rest in a thread pool: hash new and changed files (size + first/last 64 KiB);
-   a hash the library already knows is not decoded (a moved file takes over its old row and keeps
-   its vectors; a copy gets the vectors copied); otherwise decode (defensively), preprocess and
-   write the thumbnail.
-3. **Embed** prepared images in batches with the ONNX encoder in the calling thread, while the pool
-   keeps decoding ahead (ONNX Runtime releases the GIL).
+2. **Prepare** the rest in the decode pool (:mod:`dclip_core.library.preparer`): hash new and
+   changed files; a hash the library already knows is not decoded (a moved file takes over its old
+   row and keeps its vectors; a copy gets the vectors copied); otherwise decode once, reduced,
+   preprocess and write the thumbnail from that reduced image.
+3. **Embed** prepared images in batches (:func:`index_batch_size`) with the ONNX encoder in the
+   calling thread, while the pool keeps decoding ahead (ONNX Runtime releases the GIL; on the CPU
+   the decode threads run at low priority so they fill the model's idle moments instead of
+   slowing its threads down).
 4. **Commit** each batch — rows, vectors, failures, moves, log — in one transaction: a process
    killed at any moment loses at most the batch in flight, and the next run resumes without
    duplicates (paths are unique; a committed file is "unchanged" next time).
@@ -27,24 +29,16 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
-import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field, replace
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from dataclasses import replace
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 
 from dclip_core.library.ann import read_ann_meta
 from dclip_core.library.ann_sync import ann_dir, sync_ann_index
-from dclip_core.library.decoder import (
-    DecodeFailure,
-    decode_for_index,
-    thumbnail_file,
-    write_thumbnail,
-)
 from dclip_core.library.encoder import ImageEncoder
 from dclip_core.library.index_types import (
     CancelToken,
@@ -53,35 +47,33 @@ from dclip_core.library.index_types import (
     IndexReport,
     Phase,
 )
-from dclip_core.library.regions import crop_views, decode_side
-from dclip_core.library.scanner import ScannedFile, ScanRules, content_hash, scan_roots
-from dclip_core.library.schema import connect
+from dclip_core.library.preparer import (
+    CPU_PROVIDER,
+    IndexJob,
+    PhotoPreparer,
+    PreparedPhoto,
+    decode_pool,
+    decode_workers,
+)
+from dclip_core.library.regions import decode_side
+from dclip_core.library.scanner import ScannedFile, ScanRules, scan_roots
 from dclip_core.library.store import ImageRecord, LibraryStore, ModelRow, NewImage
-from dclip_core.runtime.preprocess import preprocess_image
 
 log = logging.getLogger(__name__)
 
+# Images per ONNX call when IndexOptions.batch_size is 0. On the CPU, ViT-B/32's throughput is the
+# same from batch 8 up (measured by `dclip bench index`, docs/benchmarks.md "Indexing speed"),
+# and a small batch starts the model sooner and leaves a shorter tail when the photos run out; a
+# GPU needs larger batches to be kept busy.
+CPU_BATCH_SIZE = 8
+GPU_BATCH_SIZE = 32
 
-@dataclass(frozen=True)
-class _Job:
-    file: ScannedFile
-    row: ImageRecord | None  # the database row at this path, if any
-    kind: Literal["new", "changed", "embed"]
-    lookup: bool = True  # may the content hash be matched against known photos?
 
-
-@dataclass
-class _Prepared:
-    job: _Job
-    outcome: Literal["touch", "known", "decoded", "failed"]
-    content_hash: str | None = None
-    matches: list[ImageRecord] = field(default_factory=list)
-    pixels: np.ndarray | None = None  # (views, 3, size, size)
-    width: int | None = None
-    height: int | None = None
-    taken_at: str | None = None
-    taken_source: str | None = None
-    failure: DecodeFailure | None = None
+def index_batch_size(requested: int, provider: str) -> int:
+    """Images per inference batch (and per commit): ``requested``, or by provider when 0."""
+    if requested > 0:
+        return requested
+    return CPU_BATCH_SIZE if provider == CPU_PROVIDER else GPU_BATCH_SIZE
 
 
 class _Run:
@@ -101,13 +93,21 @@ class _Run:
         self.encoder = encoder
         self.model = model
         self.options = options
-        self.thumbnails_dir = thumbnails_dir if options.thumbnails else None
+        self.provider: str = getattr(encoder, "provider", CPU_PROVIDER)
+        self.batch_size = index_batch_size(options.batch_size, self.provider)
         self.progress_cb = progress
         self.cancel = cancel or CancelToken()
-        self.preprocess_cfg = encoder.manifest.image.preprocess
-        self.min_side = max(
-            decode_side(model.regions, self.preprocess_cfg.size),
-            options.thumbnail_size if options.thumbnails else 0,
+        preprocess = encoder.manifest.image.preprocess
+        self.preparer = PhotoPreparer(
+            store,
+            preprocess,
+            model.regions,
+            min_side=max(
+                decode_side(model.regions, preprocess.size),
+                options.thumbnail_size if options.thumbnails else 0,
+            ),
+            thumbnails_dir=thumbnails_dir if options.thumbnails else None,
+            thumbnail_size=options.thumbnail_size,
         )
         self.report = IndexReport(model.name, model.fingerprint)
         self.total = 0
@@ -118,81 +118,6 @@ class _Run:
         self.last_progress = 0.0
         self.claimed: set[int] = set()  # rows taken over by moved files in this run
         self.seen_paths: set[str] = set()
-        self._local = threading.local()
-        self._conns: list[sqlite3.Connection] = []
-        self._conns_guard = threading.Lock()
-
-    # --- worker side (thread pool) ---------------------------------------------------------------
-
-    def _reader(self) -> LibraryStore:
-        """A read connection for the calling worker thread."""
-        reader = getattr(self._local, "store", None)
-        if reader is None:
-            reader = LibraryStore.__new__(LibraryStore)
-            reader.library_dir = self.store.library_dir
-            reader.db_path = self.store.db_path
-            reader.conn = connect(self.store.db_path)
-            with self._conns_guard:
-                self._conns.append(reader.conn)
-            self._local.store = reader
-        return reader
-
-    def prepare(self, job: _Job) -> _Prepared:
-        """Hash and/or decode one file. Never raises for anything the file does."""
-        file = job.file
-        digest = job.row.content_hash if job.kind == "embed" and job.row else None
-        if job.kind != "embed" and file.path_ok and file.size > 0:
-            try:
-                digest = content_hash(file.path, file.size)
-            except OSError:
-                digest = None  # the decoder below records why the file cannot be read
-            if digest is not None:
-                if job.kind == "changed" and job.row and digest == job.row.content_hash:
-                    return _Prepared(job, "touch", digest)
-                if job.lookup:
-                    matches = [
-                        m for m in self._reader().images_with_hash(digest) if m.size == file.size
-                    ]
-                    if matches:
-                        return _Prepared(job, "known", digest, matches=matches)
-        decoded = decode_for_index(
-            file.path,
-            size=file.size,
-            mtime_ns=file.mtime_ns,
-            path_ok=file.path_ok,
-            min_side=self.min_side,
-        )
-        if isinstance(decoded, DecodeFailure):
-            return _Prepared(job, "failed", digest, failure=decoded)
-        try:
-            pixels = np.stack(
-                [
-                    preprocess_image(view, self.preprocess_cfg)
-                    for view in crop_views(decoded.image, self.model.regions)
-                ]
-            )
-        except (ValueError, OSError) as exc:
-            failure = DecodeFailure("truncated", f"image data cannot be converted ({exc})")
-            return _Prepared(job, "failed", digest, failure=failure)
-        if self.thumbnails_dir is not None and digest is not None:
-            target = thumbnail_file(self.thumbnails_dir, digest, self.options.thumbnail_size)
-            if not target.exists():
-                try:
-                    write_thumbnail(decoded.image, target, self.options.thumbnail_size)
-                except OSError as exc:
-                    # A full or read-only cache costs the thumbnail (made again on demand), not
-                    # the photo.
-                    log.warning("cannot write thumbnail %s: %s", target, exc)
-        return _Prepared(
-            job,
-            "decoded",
-            digest,
-            pixels=pixels,
-            width=decoded.width,
-            height=decoded.height,
-            taken_at=decoded.taken_at,
-            taken_source=decoded.taken_source,
-        )
 
     # --- main thread ------------------------------------------------------------------------------
 
@@ -225,23 +150,23 @@ class _Run:
 
     def classify(
         self, files: Sequence[ScannedFile], existing: dict[str, ImageRecord]
-    ) -> list[_Job]:
+    ) -> list[IndexJob]:
         embedded = self.store.embedded_ids(self.model.id)
-        jobs: list[_Job] = []
+        jobs: list[IndexJob] = []
         for file in files:
             self.seen_paths.add(file.path)
             row = existing.get(file.path)
             if row is None:
-                jobs.append(_Job(file, None, "new"))
+                jobs.append(IndexJob(file, None, "new"))
             elif row.size != file.size or row.mtime_ns != file.mtime_ns:
-                jobs.append(_Job(file, row, "changed"))
+                jobs.append(IndexJob(file, row, "changed"))
             elif row.status == "ok" and row.id not in embedded:
-                jobs.append(_Job(file, row, "embed"))
+                jobs.append(IndexJob(file, row, "embed"))
             else:
                 self.report.unchanged += 1
         return jobs
 
-    def _record(self, file: ScannedFile, prepared: _Prepared, status: str) -> NewImage:
+    def _record(self, file: ScannedFile, prepared: PreparedPhoto, status: str) -> NewImage:
         failure = prepared.failure
         return NewImage(
             root_id=file.root_id,
@@ -258,7 +183,7 @@ class _Run:
             error=failure.message if failure else None,
         )
 
-    def resolve_known(self, conn: sqlite3.Connection, prepared: _Prepared) -> _Job | None:
+    def resolve_known(self, conn: sqlite3.Connection, prepared: PreparedPhoto) -> IndexJob | None:
         """Reuse the vectors of a known hash; returns a job to decode when that is impossible."""
         job = prepared.job
         file = job.file
@@ -279,7 +204,7 @@ class _Run:
                     moved_row = replace(
                         match, path=file.path, size=file.size, mtime_ns=file.mtime_ns
                     )
-                    return _Job(file, moved_row, "embed")
+                    return IndexJob(file, moved_row, "embed")
                 return None
         # Otherwise it is a copy of a photo still in place: copy its vectors, no inference.
         for match in prepared.matches:
@@ -306,7 +231,7 @@ class _Run:
                 return None
         return replace(job, lookup=False)
 
-    def flush(self, batch: list[_Prepared], others: list[_Prepared]) -> list[_Job]:
+    def flush(self, batch: list[PreparedPhoto], others: list[PreparedPhoto]) -> list[IndexJob]:
         """Embed ``batch``, commit it with the other outcomes; returns jobs to queue again."""
         vectors = None
         if batch:
@@ -314,7 +239,7 @@ class _Run:
             pixels = np.concatenate([p.pixels for p in batch if p.pixels is not None])
             vectors = np.asarray(self.encoder.embed_pixels(pixels), dtype=np.float32)
             vectors = vectors.reshape(len(batch), -1)
-        requeue: list[_Job] = []
+        requeue: list[IndexJob] = []
         with self.store.write() as conn:
             for prepared in others:
                 job = prepared.job
@@ -354,18 +279,21 @@ class _Run:
                 self.done += len(batch)
         return requeue
 
-    def process(self, jobs: list[_Job]) -> None:
-        workers = self.options.workers or os.cpu_count() or 1
-        window = max(2 * self.options.batch_size, 4 * workers)
+    def process(self, jobs: list[IndexJob]) -> None:
+        """Prepare ``jobs`` in the decode pool while embedding and committing full batches."""
+        workers = decode_workers(self.options.workers, self.provider)
+        size = self.batch_size
+        # Decode this far ahead: the next batch is ready when the model finishes this one.
+        window = max(2 * size, 4 * workers)
         queue = list(reversed(jobs))
-        batch: list[_Prepared] = []
-        others: list[_Prepared] = []
-        in_flight: set[Future[_Prepared]] = set()
-        with ThreadPoolExecutor(workers, thread_name_prefix="dclip-decode") as pool:
+        batch: list[PreparedPhoto] = []
+        others: list[PreparedPhoto] = []
+        in_flight: set[Future[PreparedPhoto]] = set()
+        with decode_pool(workers, self.provider) as pool:
             try:
                 while queue or in_flight or batch or others:
                     while queue and len(in_flight) < window and not self.cancel.cancelled:
-                        in_flight.add(pool.submit(self.prepare, queue.pop()))
+                        in_flight.add(pool.submit(self.preparer.prepare, queue.pop()))
                     if in_flight:
                         finished, in_flight = wait(
                             in_flight, timeout=0.5, return_when=FIRST_COMPLETED
@@ -376,12 +304,12 @@ class _Run:
                             self.emit("indexing", prepared.job.file.path)
                     drained = not in_flight and (not queue or self.cancel.cancelled)
                     if (
-                        len(batch) >= self.options.batch_size
-                        or len(others) >= 4 * self.options.batch_size
+                        len(batch) >= size
+                        or len(others) >= 4 * size
                         or (drained and (batch or others))
                     ):
-                        requeue = self.flush(batch[: self.options.batch_size], others)
-                        batch = batch[self.options.batch_size :]
+                        requeue = self.flush(batch[:size], others)
+                        batch = batch[size:]
                         others = []
                         queue.extend(requeue)
                         self.emit("indexing", force=True)
@@ -390,10 +318,7 @@ class _Run:
             finally:
                 for future in in_flight:
                     future.cancel()
-                with self._conns_guard:
-                    for conn in self._conns:
-                        conn.close()
-                    self._conns.clear()
+        self.preparer.close()
 
     def remove_missing(self, existing: dict[str, ImageRecord], skipped_prefixes: list[str]) -> None:
         gone = [
