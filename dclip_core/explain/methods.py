@@ -119,10 +119,21 @@ def run_teacher(ctx: MethodContext) -> MethodResult:
     base = models.base_encoder()
     mode = ctx.span_mode or models.teacher_span_mode
     spans = model_spans(base.tokenizer, ctx.model_text, mode)
-    _, states, _ = base.encode_text_tokens([ctx.model_text])
+    features = (models.explain or {}).get("span_features", "token-states")
+    if features == "sentence":
+        # Each span's own text as a sentence, L2-normalised (the tower's ``embeddings``), as the
+        # training text encoder feeds a teacher trained on sentence span features.
+        span_vectors = base.embed_texts([span.text for span in spans])
+    elif features == "token-states":
+        # The paper's: means of the caption's projected token states over each span's range.
+        _, states, _ = base.encode_text_tokens([ctx.model_text])
+        span_vectors = span_pooling_matrix(spans, states.shape[1]) @ states[0]
+    else:
+        raise ExplainError(
+            f"the teacher of bundle {models.manifest.name!r} uses span features {features!r}, "
+            "which this DCLIP cannot compute; upgrade DCLIP"
+        )
     ctx.ran("span_encoder")
-    # As the training text encoder: span vectors are means of projected token states.
-    span_vectors = span_pooling_matrix(spans, states.shape[1]) @ states[0]
     regions = ctx.region_embeddings(base)
     ctx.check_cancel()
     text_to_region, region_to_text = models.run_teacher(span_vectors, regions)
