@@ -1,21 +1,21 @@
-"""Icons and the stylesheet, shipped inside the package (``dclip_app/resources/``).
+"""Icons and the stylesheet of the app, read from DCLIP's installed resources.
 
-They live in the package, not beside it, so that a wheel install (``pip install dclip``) carries
-them as package data; pyproject.toml lists them under ``[tool.setuptools.package-data]``.
+The files live in the top-level ``resources/`` folder and ship in the wheel as the package
+``dclip_resources``; :mod:`dclip_core.config.resources` finds them through ``importlib.resources``
+in a checkout, a wheel install and a PyInstaller build alike (ADR 0018).
 """
 
 from __future__ import annotations
 
 from functools import cache
-from pathlib import Path
 
 from PySide6.QtGui import QIcon
 
-# Qt loads icons from file paths, so the package must be installed as files (wheels are), not
-# imported from a zip.
-RESOURCES_DIR = Path(__file__).resolve().parent
-ICONS_DIR = RESOURCES_DIR / "icons"
-STYLESHEET = RESOURCES_DIR / "style.qss"
+from dclip_core.config.resources import resource_path
+
+# Qt loads icons from file paths: the resources are installed as files, never served from a zip.
+ICONS_DIR = resource_path("icons")
+STYLESHEET = resource_path("style.qss")
 
 
 @cache
