@@ -31,6 +31,7 @@ BENCHMARKS: dict[str, Benchmark] = {}
 BENCHMARK_MODULES: tuple[str, ...] = (
     "dclip_core.bench.encode",
     "dclip_core.bench.index",
+    "dclip_core.bench.quantised",
     "dclip_core.bench.search",
     "dclip_core.bench.train",
     "dclip_core.bench.shapes",
