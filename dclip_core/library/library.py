@@ -35,6 +35,7 @@ from dclip_core.config.paths import get_paths
 from dclip_core.config.settings import Settings, load_settings
 from dclip_core.errors import ImageDecodeError, LibraryError
 from dclip_core.library.ann import AnnParams
+from dclip_core.library.annotations import Annotations
 from dclip_core.library.decoder import FAILURE_CODES, thumbnail_file, write_thumbnail
 from dclip_core.library.encoder import Encoder, ImageEncoder
 from dclip_core.library.index_types import CancelToken, IndexOptions, IndexProgress, IndexReport
@@ -401,6 +402,11 @@ class Library:
 
     def image(self, image_id: int) -> ImageRecord | None:
         return self._store().image(image_id)
+
+    def annotations(self) -> Annotations:
+        """The calling thread's view of the photos' annotations (reads and one-transaction edits;
+        :mod:`dclip_core.library.annotations`). Edits do not take the writer lock."""
+        return Annotations(self._store())
 
     def image_by_path(self, path: Path) -> ImageRecord | None:
         return self._store().image_by_path(os.path.abspath(os.path.expanduser(path)))

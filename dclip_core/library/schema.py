@@ -23,6 +23,18 @@ Tables (version 1):
 Version 2 adds ``models.regions``: the region layout of the model's vectors
 (:mod:`dclip_core.library.regions`); ``none`` — one vector per image — for every older row.
 
+Version 3 adds the annotations (:mod:`dclip_core.library.annotations`, ADR 0018), keyed by the
+photo's ``content_hash`` — not its image id or path — so a moved, renamed or re-added photo keeps
+them, and a photo that leaves the library leaves its annotations waiting for its return:
+
+``labels``         the box label vocabulary; ``id`` order is the stable label (COCO category) order.
+``captions``       several per photo, ``position`` 0, 1, … their order.
+``boxes``          ``x``, ``y``, ``width``, ``height`` in pixels of the EXIF-oriented photo, a
+                   ``label``, the ``source`` (``user``, ``detector``, ``imported``), the ``status``
+                   (``accepted``; ``suggested`` or ``rejected`` for a detector's box) and its
+                   ``score``.
+``caption_links``  a character span ``[span_start, span_end)`` of a caption naming a box.
+
 Ids of ``images`` are AUTOINCREMENT so that an id is never reused: ids are the ANN labels, and a
 deleted label must never come back as another photo.
 """
@@ -110,10 +122,55 @@ def _migrate_to_v2(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE models ADD COLUMN regions TEXT NOT NULL DEFAULT 'none'")
 
 
+_V3 = """
+CREATE TABLE labels (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL UNIQUE
+);
+CREATE TABLE captions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    content_hash TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    text TEXT NOT NULL
+);
+CREATE INDEX captions_photo ON captions(content_hash, position);
+CREATE TABLE boxes (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    content_hash TEXT NOT NULL,
+    x REAL NOT NULL,
+    y REAL NOT NULL,
+    width REAL NOT NULL CHECK (width >= 0),
+    height REAL NOT NULL CHECK (height >= 0),
+    label TEXT NOT NULL,
+    source TEXT NOT NULL CHECK (source IN ('user', 'detector', 'imported')),
+    status TEXT NOT NULL CHECK (status IN ('accepted', 'suggested', 'rejected')),
+    score REAL
+);
+CREATE INDEX boxes_photo ON boxes(content_hash);
+CREATE INDEX boxes_status ON boxes(status);
+CREATE TABLE caption_links (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    caption_id INTEGER NOT NULL REFERENCES captions(id) ON DELETE CASCADE,
+    span_start INTEGER NOT NULL CHECK (span_start >= 0),
+    span_end INTEGER NOT NULL CHECK (span_end > span_start),
+    box_id INTEGER NOT NULL REFERENCES boxes(id) ON DELETE CASCADE,
+    UNIQUE (caption_id, span_start, span_end, box_id)
+);
+CREATE INDEX caption_links_box ON caption_links(box_id)
+"""
+
+
+def _migrate_to_v3(conn: sqlite3.Connection) -> None:
+    for statement in _V3.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
 # (target version, step). Append new steps; never edit a released one.
 MIGRATIONS: list[tuple[int, Callable[[sqlite3.Connection], None]]] = [
     (1, _migrate_to_v1),
     (2, _migrate_to_v2),
+    (3, _migrate_to_v3),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

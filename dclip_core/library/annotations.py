@@ -1,0 +1,745 @@
+"""Annotations of library photos: captions, labelled boxes, detector suggestions, span links.
+
+The flow of an edit, whoever makes it (the app's canvas, ``dclip annotate``, an import):
+
+1. The caller names a photo by its image id; :class:`Annotations` looks up the photo's content
+   hash, which is what every annotation row is keyed by (a moved or renamed photo keeps them, as
+   it keeps its vectors; schema version 3, ADR 0018).
+2. The operation checks its input (a box inside the EXIF-oriented photo, a non-empty caption, a
+   span inside its caption) and raises :class:`AnnotationError` with one actionable line.
+3. It writes in **one transaction** and returns a :class:`Change`: every row it touched, before
+   and after. A process killed at any moment loses at most the edit in flight.
+4. Undo is :meth:`Annotations.undo` of that change, redo :meth:`Annotations.redo`; both are one
+   transaction too, and refuse (:class:`AnnotationConflictError`) when the rows are no longer as
+   the change left them (someone else edited the photo meanwhile) instead of overwriting.
+
+Threads: an :class:`Annotations` wraps one :class:`~dclip_core.library.store.LibraryStore` (one
+SQLite connection), so each thread uses its own — :meth:`Library.annotations
+<dclip_core.library.library.Library.annotations>` gives the calling thread's. Writes do not take the
+library's writer lock: each is one short SQLite transaction, which SQLite serialises with the
+indexer's batch commits (``busy_timeout``), so people can label while a folder is being indexed.
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, fields, replace
+from typing import Literal, TypeVar
+
+from dclip_core.errors import LibraryError
+from dclip_core.library.store import LibraryStore, like_prefix
+
+BoxSource = Literal["user", "detector", "imported"]
+BoxStatus = Literal["accepted", "suggested", "rejected"]
+BOX_SOURCES: tuple[str, ...] = ("user", "detector", "imported")
+BOX_STATUSES: tuple[str, ...] = ("accepted", "suggested", "rejected")
+
+MAX_CAPTION_CHARS = 10_000
+MAX_LABEL_CHARS = 200
+# Pixel coordinates may carry float noise from a detector or another tool's export.
+EDGE_TOLERANCE = 1e-3
+
+
+class AnnotationError(LibraryError):
+    """An annotation edit or import the library cannot apply as asked."""
+
+
+class AnnotationConflictError(AnnotationError):
+    """An undo or redo found the photo's annotations changed since the edit it reverses."""
+
+
+@dataclass(frozen=True)
+class Label:
+    """A box label; ``id`` order is the stable label order (COCO category order)."""
+
+    id: int
+    name: str
+
+
+@dataclass(frozen=True)
+class Caption:
+    """One caption of a photo; ``position`` 0, 1, … is the order of the photo's captions."""
+
+    id: int
+    photo: str  # the photo's content hash
+    position: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Box:
+    """A labelled box in pixels of the EXIF-oriented photo (``x``, ``y`` top left)."""
+
+    id: int
+    photo: str
+    x: float
+    y: float
+    width: float
+    height: float
+    label: str
+    source: str  # one of BOX_SOURCES
+    status: str  # one of BOX_STATUSES
+    score: float | None = None
+
+    @property
+    def corners(self) -> tuple[float, float, float, float]:
+        """``(x1, y1, x2, y2)``."""
+        return (self.x, self.y, self.x + self.width, self.y + self.height)
+
+
+@dataclass(frozen=True)
+class SpanLink:
+    """Characters ``[start, end)`` of a caption name a box."""
+
+    id: int
+    caption_id: int
+    start: int
+    end: int
+    box_id: int
+
+
+Row = Label | Caption | Box | SpanLink
+R = TypeVar("R", Label, Caption, Box, SpanLink)
+
+
+@dataclass(frozen=True)
+class RowChange:
+    """One row before and after an edit: ``before`` None = created, ``after`` None = deleted."""
+
+    before: Row | None
+    after: Row | None
+
+
+@dataclass(frozen=True)
+class Change:
+    """What one operation did, in order; enough to undo and redo it."""
+
+    what: str
+    rows: tuple[RowChange, ...]
+
+    def created(self) -> list[Row]:
+        return [r.after for r in self.rows if r.before is None and r.after is not None]
+
+    def deleted(self) -> list[Row]:
+        return [r.before for r in self.rows if r.after is None and r.before is not None]
+
+    def first_created(self) -> Row:
+        """The main new row of an ``add_*`` (the caption, the box, the link)."""
+        created = [r for r in self.created() if not isinstance(r, Label)]
+        if not created:
+            raise ValueError(f"{self.what} created no row")
+        return created[0]
+
+
+@dataclass(frozen=True)
+class Photo:
+    """The library's facts about a photo that annotations need."""
+
+    image_id: int
+    path: str
+    content_hash: str
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class AnnotatedPhoto:
+    """A photo with its captions and accepted boxes (what training reads: ``read_annotations``)."""
+
+    path: str
+    image_id: int
+    captions: list[str]
+    boxes: list[tuple[float, float, float, float, str]]
+
+
+@dataclass(frozen=True)
+class FolderProgress:
+    """How far the labelling of one folder is."""
+
+    folder: str
+    photos: int
+    annotated: int  # with a caption or an accepted box
+    captioned: int
+    boxed: int  # with an accepted box
+    suggested: int  # detector boxes waiting for review
+
+
+# --- rows and tables ------------------------------------------------------------------------
+
+_TABLES: dict[type, tuple[str, tuple[str, ...]]] = {
+    Label: ("labels", ("id", "name")),
+    Caption: ("captions", ("id", "content_hash", "position", "text")),
+    Box: (
+        "boxes",
+        ("id", "content_hash", "x", "y", "width", "height", "label", "source", "status", "score"),
+    ),
+    SpanLink: ("caption_links", ("id", "caption_id", "span_start", "span_end", "box_id")),
+}
+
+
+def _values(row: Row) -> tuple[object, ...]:
+    return tuple(getattr(row, f.name) for f in fields(row))
+
+
+def _read(conn: sqlite3.Connection, kind: type[R], row_id: int) -> R | None:
+    table, columns = _TABLES[kind]
+    found = conn.execute(
+        f"SELECT {', '.join(columns)} FROM {table} WHERE id = ?", (row_id,)
+    ).fetchone()
+    return kind(*found) if found else None
+
+
+def _select(conn: sqlite3.Connection, kind: type[R], where: str, args: Sequence[object]) -> list[R]:
+    table, columns = _TABLES[kind]
+    sql = f"SELECT {', '.join(columns)} FROM {table} WHERE {where}"
+    return [kind(*r) for r in conn.execute(sql, tuple(args))]
+
+
+def _put(conn: sqlite3.Connection, row: Row) -> None:
+    """Insert ``row`` under its id, or update the row with that id in place.
+
+    An upsert, not ``INSERT OR REPLACE``: a replace deletes first, which would cascade to the
+    caption links of a caption or box. Ids are AUTOINCREMENT, so a deleted id is never handed to
+    another row and an undone delete comes back under its old id (links and the app's references
+    stay valid).
+    """
+    table, columns = _TABLES[type(row)]
+    updates = ", ".join(f"{c} = excluded.{c}" for c in columns[1:])
+    conn.execute(
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
+        f"ON CONFLICT(id) DO UPDATE SET {updates}",
+        _values(row),
+    )
+
+
+def _delete(conn: sqlite3.Connection, row: Row) -> None:
+    conn.execute(f"DELETE FROM {_TABLES[type(row)][0]} WHERE id = ?", (row.id,))
+
+
+def _insert(conn: sqlite3.Connection, row: R) -> R:
+    """Insert a new row (its ``id`` is ignored) and return it with the id SQLite gave it."""
+    table, columns = _TABLES[type(row)]
+    cursor = conn.execute(
+        f"INSERT INTO {table} ({', '.join(columns[1:])}) "
+        f"VALUES ({', '.join('?' * (len(columns) - 1))})",
+        _values(row)[1:],
+    )
+    assert cursor.lastrowid is not None
+    return replace(row, id=int(cursor.lastrowid))
+
+
+class Edit:
+    """Collects the row changes of one transaction, writing each as it is recorded."""
+
+    def __init__(self, conn: sqlite3.Connection, what: str) -> None:
+        self.conn = conn
+        self.what = what
+        self.rows: list[RowChange] = []
+
+    def create(self, row: R) -> R:
+        stored = _insert(self.conn, row)
+        self.rows.append(RowChange(None, stored))
+        return stored
+
+    def update(self, before: Row, after: Row) -> None:
+        if before != after:
+            _put(self.conn, after)
+            self.rows.append(RowChange(before, after))
+
+    def delete(self, row: Row) -> None:
+        _delete(self.conn, row)
+        self.rows.append(RowChange(row, None))
+
+    def change(self) -> Change:
+        return Change(self.what, tuple(self.rows))
+
+
+# --- checks ---------------------------------------------------------------------------------
+
+
+def clean_text(text: object, what: str, limit: int) -> str:
+    """A stripped, non-empty string of at most ``limit`` characters, else AnnotationError."""
+    if not isinstance(text, str):
+        raise AnnotationError(f"{what} must be text, not {type(text).__name__}")
+    cleaned = text.strip()
+    if not cleaned:
+        raise AnnotationError(f"{what} is empty; type some text")
+    if len(cleaned) > limit:
+        raise AnnotationError(f"{what} has {len(cleaned)} characters; at most {limit} are kept")
+    if any(ord(c) < 32 and c not in "\t\n" for c in cleaned):
+        raise AnnotationError(f"{what} contains control characters; remove them")
+    return cleaned
+
+
+def check_box(
+    x: object, y: object, width: object, height: object, photo_width: int, photo_height: int
+) -> tuple[float, float, float, float]:
+    """``(x, y, width, height)`` as floats when they are a box inside the photo, else raise.
+
+    Zero-width or zero-height boxes are kept (other tools export them); negative sizes, numbers
+    that are not finite, and boxes reaching outside the photo are refused.
+    """
+    numbers = []
+    for name, value in (("x", x), ("y", y), ("width", width), ("height", height)):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise AnnotationError(f"box {name} must be a number, not {type(value).__name__}")
+        number = float(value)
+        if not math.isfinite(number):
+            raise AnnotationError(f"box {name} is {value}; give a finite pixel coordinate")
+        numbers.append(number)
+    bx, by, bw, bh = numbers
+    if bw < 0 or bh < 0:
+        raise AnnotationError(f"box size {bw:g}x{bh:g} is negative; width and height are >= 0")
+    if (
+        bx < -EDGE_TOLERANCE
+        or by < -EDGE_TOLERANCE
+        or bx + bw > photo_width + EDGE_TOLERANCE
+        or by + bh > photo_height + EDGE_TOLERANCE
+    ):
+        raise AnnotationError(
+            f"box ({bx:g}, {by:g}, {bw:g}x{bh:g}) reaches outside the {photo_width}x"
+            f"{photo_height} photo; boxes are in pixels of the upright photo"
+        )
+    return bx, by, bw, bh
+
+
+# --- the API --------------------------------------------------------------------------------
+
+
+class Annotations:
+    """Read and edit the annotations of a library's photos (see the module docstring).
+
+    Args:
+        store: the calling thread's store (one SQLite connection).
+    """
+
+    def __init__(self, store: LibraryStore) -> None:
+        self.store = store
+        self.conn = store.conn
+
+    @contextmanager
+    def batch(self, what: str) -> Iterator[Edit]:
+        """One write transaction collecting a :class:`Change` of many rows (``edit.change()``);
+        imports and detector suggestions use it."""
+        with self.store.write() as conn:
+            yield Edit(conn, what)
+
+    # --- photos ----------------------------------------------------------------------------------
+
+    def photo(self, image_id: int) -> Photo:
+        """The photo ``image_id`` if it can be annotated (indexed, readable), else raise."""
+        row = self.store.image(image_id)
+        if row is None:
+            raise AnnotationError(
+                f"photo {image_id} is not in the library (it was removed or changed); "
+                "reopen it from the library"
+            )
+        if row.status != "ok" or not row.content_hash or not row.width or not row.height:
+            raise AnnotationError(
+                f"{row.path} could not be read when indexed ({row.error or row.error_code}); "
+                "fix the file and index again before annotating it"
+            )
+        return Photo(row.id, row.path, row.content_hash, row.width, row.height)
+
+    def photo_by_path(self, path: str) -> Photo:
+        row = self.store.image_by_path(path)
+        if row is None:
+            raise AnnotationError(f"{path} is not in the library; index its folder first")
+        return self.photo(row.id)
+
+    # --- reads -----------------------------------------------------------------------------------
+
+    def labels(self) -> list[Label]:
+        """Every label, in their stable order (the order they were first used)."""
+        return [Label(*r) for r in self.conn.execute("SELECT id, name FROM labels ORDER BY id")]
+
+    def captions(self, image_id: int) -> list[Caption]:
+        return self.captions_of(self.photo(image_id).content_hash)
+
+    def captions_of(self, content_hash: str) -> list[Caption]:
+        rows = _select(self.conn, Caption, "content_hash = ? ORDER BY position, id", [content_hash])
+        return rows
+
+    def boxes(
+        self, image_id: int, statuses: Sequence[str] = ("accepted", "suggested")
+    ) -> list[Box]:
+        """The photo's boxes with these statuses, in the order they were made."""
+        return self.boxes_of(self.photo(image_id).content_hash, statuses)
+
+    def boxes_of(
+        self, content_hash: str, statuses: Sequence[str] = ("accepted", "suggested")
+    ) -> list[Box]:
+        marks = ",".join("?" * len(statuses))
+        rows = _select(
+            self.conn,
+            Box,
+            f"content_hash = ? AND status IN ({marks}) ORDER BY id",
+            [content_hash, *statuses],
+        )
+        return rows
+
+    def links(self, image_id: int) -> list[SpanLink]:
+        """The span links of the photo's captions."""
+        return self.links_of(self.photo(image_id).content_hash)
+
+    def links_of(self, content_hash: str) -> list[SpanLink]:
+        rows = _select(
+            self.conn,
+            SpanLink,
+            "caption_id IN (SELECT id FROM captions WHERE content_hash = ?) ORDER BY id",
+            [content_hash],
+        )
+        return rows
+
+    def annotated(self, folder: str | None = None) -> list[AnnotatedPhoto]:
+        """Photos with a caption or an accepted box (under ``folder`` when given), by path.
+
+        Copies of a photo (same content) each appear, with the same annotations.
+        """
+        where, args = _folder_filter(folder)
+        rows = self.conn.execute(
+            f"SELECT i.id, i.path, i.content_hash FROM images i WHERE {where} AND ("
+            "EXISTS (SELECT 1 FROM captions c WHERE c.content_hash = i.content_hash) OR "
+            "EXISTS (SELECT 1 FROM boxes b WHERE b.content_hash = i.content_hash "
+            "AND b.status = 'accepted')) ORDER BY i.path",
+            args,
+        ).fetchall()
+        out = []
+        for image_id, path, content_hash in rows:
+            out.append(
+                AnnotatedPhoto(
+                    path=path,
+                    image_id=image_id,
+                    captions=[c.text for c in self.captions_of(content_hash)],
+                    boxes=[
+                        (*b.corners, b.label) for b in self.boxes_of(content_hash, ("accepted",))
+                    ],
+                )
+            )
+        return out
+
+    def progress(self, folder: str | None = None) -> list[FolderProgress]:
+        """Per folder (the photos' parent folders, under ``folder`` when given): counts."""
+        where, args = _folder_filter(folder)
+        sql = f"""
+            SELECT folder, COUNT(*), SUM(captioned OR boxed), SUM(captioned), SUM(boxed),
+                   SUM(suggested)
+            FROM (SELECT i.folder AS folder,
+                  EXISTS (SELECT 1 FROM captions c WHERE c.content_hash = i.content_hash)
+                      AS captioned,
+                  EXISTS (SELECT 1 FROM boxes b WHERE b.content_hash = i.content_hash
+                          AND b.status = 'accepted') AS boxed,
+                  (SELECT COUNT(*) FROM boxes b WHERE b.content_hash = i.content_hash
+                          AND b.status = 'suggested') AS suggested
+                  FROM images i WHERE {where})
+            GROUP BY folder ORDER BY folder
+        """
+        return [FolderProgress(*row) for row in self.conn.execute(sql, args)]
+
+    # --- captions --------------------------------------------------------------------------------
+
+    def add_caption(self, image_id: int, text: str, position: int | None = None) -> Change:
+        """Add a caption at ``position`` (default: last); later captions move down one."""
+        photo = self.photo(image_id)
+        cleaned = clean_text(text, "caption", MAX_CAPTION_CHARS)
+        with self.store.write() as conn:
+            edit = Edit(conn, "add caption")
+            existing = self.captions_of(photo.content_hash)
+            at = len(existing) if position is None else max(0, min(position, len(existing)))
+            for caption in existing[at:]:
+                edit.update(caption, replace(caption, position=caption.position + 1))
+            edit.create(Caption(0, photo.content_hash, at, cleaned))
+            return edit.change()
+
+    def edit_caption(self, caption_id: int, text: str) -> Change:
+        """Replace a caption's text; span links that no longer fit inside it are removed."""
+        cleaned = clean_text(text, "caption", MAX_CAPTION_CHARS)
+        with self.store.write() as conn:
+            edit = Edit(conn, "edit caption")
+            caption = self._caption(caption_id)
+            for link in self._links_where("caption_id = ?", caption_id):
+                if link.end > len(cleaned):
+                    edit.delete(link)
+            edit.update(caption, replace(caption, text=cleaned))
+            return edit.change()
+
+    def move_caption(self, caption_id: int, position: int) -> Change:
+        """Move a caption to ``position`` among its photo's captions."""
+        with self.store.write() as conn:
+            edit = Edit(conn, "move caption")
+            caption = self._caption(caption_id)
+            order = [c for c in self.captions_of(caption.photo) if c.id != caption_id]
+            order.insert(max(0, min(position, len(order))), caption)
+            for index, row in enumerate(order):
+                edit.update(row, replace(row, position=index))
+            return edit.change()
+
+    def delete_caption(self, caption_id: int) -> Change:
+        """Delete a caption and its span links; later captions move up one."""
+        with self.store.write() as conn:
+            edit = Edit(conn, "delete caption")
+            caption = self._caption(caption_id)
+            for link in self._links_where("caption_id = ?", caption_id):
+                edit.delete(link)
+            edit.delete(caption)
+            for later in self.captions_of(caption.photo):
+                if later.position > caption.position:
+                    edit.update(later, replace(later, position=later.position - 1))
+            return edit.change()
+
+    # --- boxes -----------------------------------------------------------------------------------
+
+    def add_box(
+        self,
+        image_id: int,
+        x: float,
+        y: float,
+        width: float,
+        height: float,
+        label: str,
+        *,
+        source: BoxSource = "user",
+        score: float | None = None,
+    ) -> Change:
+        """Add a box; a ``detector`` box is a suggestion until accepted, others are accepted."""
+        photo = self.photo(image_id)
+        with self.store.write() as conn:
+            edit = Edit(conn, "add box")
+            self.add_box_in(edit, photo, (x, y, width, height), label, source=source, score=score)
+            return edit.change()
+
+    def add_box_in(
+        self,
+        edit: Edit,
+        photo: Photo,
+        box: tuple[object, object, object, object],
+        label: object,
+        *,
+        source: str,
+        status: str | None = None,
+        score: float | None = None,
+    ) -> Box:
+        """Add a box inside an open edit (imports and suggestions add many in one transaction).
+
+        ``status`` defaults to ``suggested`` for a detector's box, ``accepted`` otherwise.
+        """
+        if source not in BOX_SOURCES:
+            raise AnnotationError(f"box source {source!r} is unknown; use one of {BOX_SOURCES}")
+        bx, by, bw, bh = check_box(*box, photo.width, photo.height)
+        name = clean_text(label, "box label", MAX_LABEL_CHARS)
+        status = status or ("suggested" if source == "detector" else "accepted")
+        if status not in BOX_STATUSES or (status != "accepted" and source != "detector"):
+            raise AnnotationError(f"a {source} box cannot be {status}; only suggestions can")
+        if status == "accepted":
+            self.ensure_label(edit, name)
+        created = edit.create(
+            Box(0, photo.content_hash, bx, by, bw, bh, name, source, status, score)
+        )
+        assert isinstance(created, Box)
+        return created
+
+    def edit_box(
+        self,
+        box_id: int,
+        *,
+        x: float | None = None,
+        y: float | None = None,
+        width: float | None = None,
+        height: float | None = None,
+        label: str | None = None,
+    ) -> Change:
+        """Move, resize or relabel a box (only the given fields change)."""
+        with self.store.write() as conn:
+            edit = Edit(conn, "edit box")
+            box = self._box(box_id)
+            photo = self._photo_of(box.photo)
+            bx, by, bw, bh = check_box(
+                box.x if x is None else x,
+                box.y if y is None else y,
+                box.width if width is None else width,
+                box.height if height is None else height,
+                photo.width,
+                photo.height,
+            )
+            name = box.label if label is None else clean_text(label, "box label", MAX_LABEL_CHARS)
+            if box.status == "accepted":
+                self.ensure_label(edit, name)
+            edit.update(box, replace(box, x=bx, y=by, width=bw, height=bh, label=name))
+            return edit.change()
+
+    def delete_box(self, box_id: int) -> Change:
+        """Delete a box and the span links naming it (its label stays in the label list)."""
+        with self.store.write() as conn:
+            edit = Edit(conn, "delete box")
+            box = self._box(box_id)
+            for link in self._links_where("box_id = ?", box_id):
+                edit.delete(link)
+            edit.delete(box)
+            return edit.change()
+
+    def accept(self, box_ids: Iterable[int], label: str | None = None) -> Change:
+        """Accept suggested (or earlier rejected) boxes, optionally under another label."""
+        return self._review(box_ids, "accepted", label)
+
+    def reject(self, box_ids: Iterable[int]) -> Change:
+        """Reject suggestions: they stay stored (hidden), so re-running the detector does not
+        bring them back."""
+        return self._review(box_ids, "rejected", None)
+
+    def suggestions(self, image_id: int, min_score: float = 0.0) -> list[Box]:
+        """The photo's boxes waiting for review with at least ``min_score``."""
+        return [
+            b
+            for b in self.boxes(image_id, ("suggested",))
+            if b.score is None or b.score >= min_score
+        ]
+
+    def _review(self, box_ids: Iterable[int], status: str, label: str | None) -> Change:
+        name = None if label is None else clean_text(label, "box label", MAX_LABEL_CHARS)
+        with self.store.write() as conn:
+            edit = Edit(conn, "accept boxes" if status == "accepted" else "reject boxes")
+            for box_id in box_ids:
+                box = self._box(box_id)
+                if box.source != "detector":
+                    raise AnnotationError(
+                        f"box {box_id} was drawn or imported, not suggested; delete it instead"
+                    )
+                new_label = name or box.label
+                if status == "accepted":
+                    self.ensure_label(edit, new_label)
+                edit.update(box, replace(box, status=status, label=new_label))
+            return edit.change()
+
+    # --- span links ------------------------------------------------------------------------------
+
+    def link_span(self, caption_id: int, start: int, end: int, box_id: int) -> Change:
+        """Link characters ``[start, end)`` of a caption to a box of the same photo."""
+        with self.store.write() as conn:
+            edit = Edit(conn, "link span")
+            caption = self._caption(caption_id)
+            box = self._box(box_id)
+            if box.photo != caption.photo:
+                raise AnnotationError("a caption can only name a box of its own photo")
+            if not (0 <= start < end <= len(caption.text)):
+                raise AnnotationError(
+                    f"span {start}..{end} is not inside the caption ({len(caption.text)} "
+                    "characters); select words of the caption"
+                )
+            for link in self._links_where("caption_id = ?", caption_id):
+                if (link.start, link.end, link.box_id) == (start, end, box_id):
+                    return edit.change()  # already linked: nothing to do
+            edit.create(SpanLink(0, caption_id, start, end, box_id))
+            return edit.change()
+
+    def unlink_span(self, link_id: int) -> Change:
+        with self.store.write() as conn:
+            edit = Edit(conn, "unlink span")
+            link = _read(conn, SpanLink, link_id)
+            if link is None:
+                raise AnnotationError(f"span link {link_id} does not exist (already removed)")
+            edit.delete(link)
+            return edit.change()
+
+    # --- labels ----------------------------------------------------------------------------------
+
+    def add_label(self, name: str) -> Change:
+        """Add a label to the list (at its end) even before any box uses it."""
+        with self.store.write() as conn:
+            edit = Edit(conn, "add label")
+            self.ensure_label(edit, clean_text(name, "label", MAX_LABEL_CHARS))
+            return edit.change()
+
+    def rename_label(self, old: str, new: str) -> Change:
+        """Rename a label everywhere (it keeps its place in the order); refuses merging two."""
+        name = clean_text(new, "label", MAX_LABEL_CHARS)
+        with self.store.write() as conn:
+            edit = Edit(conn, "rename label")
+            rows = _select(conn, Label, "name = ?", [old])
+            if not rows:
+                raise AnnotationError(f"there is no label {old!r}; see the label list")
+            if name != old and _select(conn, Label, "name = ?", [name]):
+                raise AnnotationError(f"label {name!r} exists already; relabel the boxes instead")
+            edit.update(rows[0], replace(rows[0], name=name))
+            for box in _select(conn, Box, "label = ?", [old]):
+                edit.update(box, replace(box, label=name))
+            return edit.change()
+
+    # --- undo / redo -----------------------------------------------------------------------------
+
+    def undo(self, change: Change) -> None:
+        """Put back every row as it was before ``change`` (one transaction).
+
+        Raises:
+            AnnotationConflictError: a row is no longer as ``change`` left it.
+        """
+        with self.store.write() as conn:
+            for row in reversed(change.rows):
+                self._swap(conn, expect=row.after, put=row.before, what=change.what)
+
+    def redo(self, change: Change) -> None:
+        """Apply ``change`` again after :meth:`undo` (one transaction)."""
+        with self.store.write() as conn:
+            for row in change.rows:
+                self._swap(conn, expect=row.before, put=row.after, what=change.what)
+
+    def _swap(
+        self, conn: sqlite3.Connection, expect: Row | None, put: Row | None, what: str
+    ) -> None:
+        some = expect if expect is not None else put
+        assert some is not None
+        table, columns = _TABLES[type(some)]
+        found = conn.execute(
+            f"SELECT {', '.join(columns)} FROM {table} WHERE id = ?", (some.id,)
+        ).fetchone()
+        current = type(some)(*found) if found else None
+        if current != expect:
+            raise AnnotationConflictError(
+                f"cannot undo or redo '{what}': the photo's annotations changed since "
+                "(another window or command edited them); reload the photo"
+            )
+        if put is None:
+            _delete(conn, some)
+        else:
+            _put(conn, put)
+
+    # --- helpers ---------------------------------------------------------------------------------
+
+    def _caption(self, caption_id: int) -> Caption:
+        row = _read(self.conn, Caption, caption_id)
+        if row is None:
+            raise AnnotationError(f"caption {caption_id} does not exist (deleted meanwhile?)")
+        return row
+
+    def _box(self, box_id: int) -> Box:
+        row = _read(self.conn, Box, box_id)
+        if row is None:
+            raise AnnotationError(f"box {box_id} does not exist (deleted meanwhile?)")
+        return row
+
+    def _links_where(self, where: str, row_id: int) -> list[SpanLink]:
+        rows = _select(self.conn, SpanLink, f"{where} ORDER BY id", [row_id])
+        return rows
+
+    def _photo_of(self, content_hash: str) -> Photo:
+        rows = self.store.images_with_hash(content_hash)
+        if not rows:
+            raise AnnotationError("the photo of this box is no longer in the library")
+        return self.photo(rows[0].id)
+
+    def ensure_label(self, edit: Edit, name: str) -> None:
+        """Add ``name`` at the end of the label list inside ``edit`` unless it is there."""
+        if not edit.conn.execute("SELECT 1 FROM labels WHERE name = ?", (name,)).fetchone():
+            edit.create(Label(0, name))
+
+
+def _folder_filter(folder: str | None) -> tuple[str, list[object]]:
+    where = "i.status = 'ok' AND i.content_hash IS NOT NULL"
+    if folder is None:
+        return where, []
+    return (
+        where + " AND (i.folder = ? OR i.folder LIKE ? ESCAPE '\\')",
+        [folder.rstrip("/\\") or folder, like_prefix(folder)],
+    )
