@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import IO
 
 from dclip_app.workers import TaskCancelled, TaskControl
+from dclip_core.config.processes import app_command, dclip_command
 from dclip_core.errors import DemoError
 
 # After "stop" the child finishes its current step (at most ~10 training steps) and cleans up; a
@@ -69,7 +70,7 @@ class BuiltDemo:
 
 def demo_build_command(sizes: DemoSizes | None = None) -> list[str]:
     """The child process that builds the demo (``None``: the sizes ``dclip demo`` uses)."""
-    command = [sys.executable, "-m", "dclip_core", "demo", "--events", "jsonl", "--stop-on-eof"]
+    command = dclip_command("demo", "--events", "jsonl", "--stop-on-eof")
     return command + (sizes.to_args() if sizes is not None else [])
 
 
@@ -193,7 +194,7 @@ class DemoApp:
 
 def demo_app_command(demo: BuiltDemo) -> list[str]:
     """``dclip-app --home <demo home> --banner <what the demo is>``."""
-    return [sys.executable, "-m", "dclip_app", "--home", str(demo.home), "--banner", demo.banner]
+    return app_command("--home", str(demo.home), "--banner", demo.banner)
 
 
 def open_demo_app(demo: BuiltDemo) -> DemoApp:

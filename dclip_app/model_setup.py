@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from pathlib import Path
 
 from dclip_app.workers import TaskCancelled, TaskControl
 from dclip_core.config import get_paths
+from dclip_core.config.processes import dclip_command
 from dclip_core.errors import BundleError, ExportError, UnknownModelError
 from dclip_core.models.registry import ModelSpec, get_model_spec
 from dclip_core.runtime.bundle import resolve_bundle
@@ -104,7 +104,7 @@ def import_weights_task(spec: ModelSpec, path: Path) -> Callable[[TaskControl], 
 
 def export_command(model: str, out: Path) -> list[str]:
     """The ``dclip export`` command line that builds the bundle of a registered model."""
-    return [sys.executable, "-m", "dclip_core", "export", "--model", model, "--out", str(out)]
+    return dclip_command("export", "--model", model, "--out", str(out))
 
 
 def export_bundle_task(model: str) -> Callable[[TaskControl], Path]:

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 
 from dclip_core.cancel import CancelToken
 from dclip_core.cli import command, main
+from dclip_core.config.processes import app_command
 from dclip_core.errors import DclipError, DemoCancelledError
 
 if TYPE_CHECKING:
@@ -141,7 +142,7 @@ def run_demo(args: argparse.Namespace) -> int:
         _say(f'sample search: dclip --home {demo.home} search "{SAMPLE_QUERY}"')
         return _sample_search(demo.photos)
     _say("opening the app")
-    app = [sys.executable, "-m", "dclip_app", "--home", str(demo.home), "--banner", demo.banner]
+    app = app_command("--home", str(demo.home), "--banner", demo.banner)
     return subprocess.call(app)
 
 
