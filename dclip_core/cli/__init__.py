@@ -50,7 +50,8 @@ class CommandEntry(NamedTuple):
 # @command registrations disagree.
 COMMAND_TABLE: dict[str, CommandEntry] = {
     "models": CommandEntry(
-        "dclip_core.cli.models_cmd", "list, inspect, download and import models"
+        "dclip_core.cli.models_cmd",
+        "list, inspect, download, import, activate and roll back models",
     ),
     "export": CommandEntry(
         "dclip_core.cli.export_cmd", "export a model or checkpoint to an ONNX model bundle"
@@ -60,6 +61,10 @@ COMMAND_TABLE: dict[str, CommandEntry] = {
     ),
     "distill": CommandEntry(
         "dclip_core.cli.train_cmd", "distil a trained teacher into a student CLIP (hybrid loss)"
+    ),
+    "finetune": CommandEntry(
+        "dclip_core.cli.finetune_cmd",
+        "fine-tune on your captioned photos: check, train, evaluate, export (resumable)",
     ),
     "eval": CommandEntry(
         "dclip_core.cli.eval_cmd",

@@ -1,4 +1,5 @@
-"""``dclip models``: list, inspect, download and import model weights."""
+"""``dclip models``: list, inspect, download and import model weights; switch the library's model
+(``activate BUNDLE``) and go back to the previous one (``rollback``)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from dclip_core.errors import BundleError, UnknownModelError
 from dclip_core.models import ModelSpec, WeightsSource, get_model_spec, list_model_specs
 
 
-@command("models", "list, inspect, download and import models")
+@command("models", "list, inspect, download, import, activate and roll back models")
 def configure(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="models_command", metavar="ACTION", required=True)
 
@@ -53,6 +54,25 @@ def configure(parser: argparse.ArgumentParser) -> None:
     p_info.add_argument("target", metavar="NAME|BUNDLE", help="model name or bundle folder")
     p_info.add_argument("--json", action="store_true", help="machine-readable output")
     p_info.set_defaults(handler=run_info)
+
+    p_activate = sub.add_parser(
+        "activate",
+        help="make a bundle the library's model (embeds the photos; old vectors kept)",
+        description="Make BUNDLE (e.g. the bundle/ of a `dclip finetune` run) the model the "
+        "library and the app search with. Photos are embedded with it first while searches keep "
+        "using the current model; nothing is embedded when the library still holds its vectors. "
+        "The model it replaces is remembered for `dclip models rollback`.",
+    )
+    p_activate.add_argument("bundle", metavar="BUNDLE", help="bundle folder or bundle name")
+    p_activate.add_argument("--json", action="store_true", help="machine-readable output")
+    p_activate.set_defaults(handler=run_activate)
+
+    p_rollback = sub.add_parser(
+        "rollback",
+        help="go back to the library's previous model (no re-embedding while its vectors exist)",
+    )
+    p_rollback.add_argument("--json", action="store_true", help="machine-readable output")
+    p_rollback.set_defaults(handler=run_rollback)
 
 
 def run_list(args: argparse.Namespace) -> int:
@@ -224,3 +244,75 @@ def _print_info(info: dict[str, Any], bundle_dir: Path) -> None:
     width = max(len(label) for label, _ in rows)
     for label, value in rows:
         print(f"{label:<{width}}  {value}")
+
+
+def _switch_json(switch: Any) -> dict[str, Any]:
+    def row(model: Any) -> dict[str, Any] | None:
+        if model is None:
+            return None
+        return {"name": model.name, "fingerprint": model.fingerprint, "bundle": model.bundle_path}
+
+    return {
+        "switched": switch.switched,
+        "active": row(switch.active),
+        "previous": row(switch.previous),
+        "embedded": switch.embedded,
+    }
+
+
+def _report_switch(switch: Any, as_json: bool, verb: str) -> int:
+    from dclip_core.config import load_settings, save_settings
+
+    if switch.switched and switch.active is not None and switch.active.bundle_path:
+        # Later `dclip index` runs and the app use the model searches use.
+        settings = load_settings()
+        settings.model = switch.active.bundle_path
+        save_settings(settings)
+    if as_json:
+        print(json.dumps(_switch_json(switch), indent=2))
+    elif switch.switched:
+        how = (
+            f"embedded {switch.embedded} photos"
+            if switch.embedded
+            else "its vectors were stored: nothing embedded"
+        )
+        back = (
+            f"; `dclip models rollback` goes back to {switch.previous.name}"
+            if switch.previous is not None
+            else ""
+        )
+        print(f"{verb} {switch.active.name} ({how}){back}")
+    else:
+        still = switch.active.name if switch.active is not None else "nothing"
+        print(
+            f"embedding stopped after {switch.embedded} photos; searches still use {still}; "
+            "run the same command again to continue"
+        )
+    return 0 if switch.switched else 130
+
+
+def run_activate(args: argparse.Namespace) -> int:
+    from dclip_core.config import load_settings
+    from dclip_core.library import Library
+    from dclip_core.library.activation import activate
+    from dclip_core.runtime.bundle import resolve_bundle
+    from dclip_core.runtime.encoders import ClipEncoder
+
+    settings = load_settings()
+    encoder = ClipEncoder.load(
+        resolve_bundle(args.bundle),
+        provider=settings.execution_provider,
+        threads=settings.threads,
+    )
+    with Library.open(settings=settings) as library:
+        switch = activate(library, encoder)
+    return _report_switch(switch, args.json, "active model:")
+
+
+def run_rollback(args: argparse.Namespace) -> int:
+    from dclip_core.library import Library
+    from dclip_core.library.activation import rollback
+
+    with Library.open() as library:
+        switch = rollback(library)
+    return _report_switch(switch, args.json, "rolled back to")
