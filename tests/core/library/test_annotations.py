@@ -18,31 +18,15 @@ from dclip_core.library.annotations import (
     Caption,
     SpanLink,
 )
-from dclip_core.library.scanner import content_hash
 from dclip_core.library.schema import DB_FILE_NAME, MIGRATIONS, SCHEMA_VERSION, connect
-from dclip_core.library.store import LibraryStore, NewImage
+from dclip_core.library.store import LibraryStore
 from dclip_core.runtime.encoders import ClipEncoder
 from tests.helpers.images import sample_photo
+from tests.helpers.photo_rows import photo_library
 
 
 def _photo_library(tmp_path: Path, count: int = 3) -> tuple[Path, list[int]]:
-    """A library of real photo files recorded as the indexer records them (no model needed)."""
-    photos = tmp_path / "photos"
-    (photos / "beach").mkdir(parents=True)
-    store = LibraryStore(tmp_path / "library")
-    root = store.add_root(str(photos))
-    ids = []
-    names = ["astronaut", "chelsea", "coffee", "rocket"]
-    with store.write() as conn:
-        for i in range(count):
-            path = photos / ("beach" if i % 2 else "") / f"p{i}.jpg"
-            sample_photo(names[i % 4]).resize((200 + i, 100 + i)).save(path, quality=85)
-            size = path.stat().st_size
-            new = NewImage(
-                root.id, str(path), size, 1, content_hash(str(path), size), "ok", 200 + i, 100 + i
-            )
-            ids.append(store.insert_image(conn, new))
-    store.close()
+    ids = photo_library(tmp_path / "photos", tmp_path / "library", count)
     return tmp_path / "library", ids
 
 
