@@ -85,6 +85,10 @@ COMMAND_TABLE: dict[str, CommandEntry] = {
         "dclip_core.cli.library_cmd",
         "remove a folder from the library (the photos themselves are not touched)",
     ),
+    "annotate": CommandEntry(
+        "dclip_core.cli.annotate_cmd",
+        "export, import and review photo annotations (captions, labelled boxes)",
+    ),
     "explain": CommandEntry(
         "dclip_core.cli.explain_cmd", "show which photo regions each word of a query attends to"
     ),

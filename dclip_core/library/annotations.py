@@ -27,6 +27,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
+from pathlib import Path
 from typing import Literal, TypeVar
 
 from dclip_core.errors import LibraryError
@@ -149,7 +150,7 @@ class Photo:
 class AnnotatedPhoto:
     """A photo with its captions and accepted boxes (what training reads: ``read_annotations``)."""
 
-    path: str
+    path: Path
     image_id: int
     captions: list[str]
     boxes: list[tuple[float, float, float, float, str]]
@@ -411,7 +412,7 @@ class Annotations:
         for image_id, path, content_hash in rows:
             out.append(
                 AnnotatedPhoto(
-                    path=path,
+                    path=Path(path),
                     image_id=image_id,
                     captions=[c.text for c in self.captions_of(content_hash)],
                     boxes=[

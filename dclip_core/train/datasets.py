@@ -8,8 +8,9 @@ failing: one bad row in a 400K-line CSV must not stop a fine-tune. Only a file t
 format at all raises :class:`~dclip_core.errors.DatasetError`.
 
 Formats are registered by name in :data:`DATASET_FORMATS` (``coco``, ``karpathy``, ``flickr30k``,
-``cc``, ``folder``); :func:`read_sources` reads several and removes Karpathy test/val images from
-training. The library's annotations come in through :func:`read_annotations` (see its docstring).
+``cc``, ``folder``, ``library``); :func:`read_sources` reads several and removes Karpathy test/val
+images from training. The library's annotations come in through :func:`read_annotations` (see its
+docstring); ``library=PATH`` reads them from the user's library (:func:`read_library`).
 
 This module is torch-free, so the readers can preview a dataset without loading torch; batching
 (which sample, which caption, on which rank) is :mod:`dclip_core.train.batching`.
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from dclip_core.errors import DatasetError
+from dclip_core.errors import DatasetError, LibraryError
 from dclip_core.train.records import BoxLabel, CaptionedImage, DatasetReport, SkippedItem
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "read_conceptual_captions",
     "read_flickr30k_csv",
     "read_karpathy",
+    "read_library",
     "read_sources",
     "training_records",
 ]
@@ -326,9 +328,14 @@ def _csv_captions(csv_path: Path, report: DatasetReport) -> list[tuple[str, str]
 class AnnotatedImage(Protocol):
     """One annotated photo as the library's annotation store yields it."""
 
-    path: Path
-    captions: Sequence[str]
-    boxes: Sequence[tuple[float, float, float, float, str]]
+    @property
+    def path(self) -> Path: ...
+
+    @property
+    def captions(self) -> Sequence[str]: ...
+
+    @property
+    def boxes(self) -> Sequence[tuple[float, float, float, float, str]]: ...
 
 
 def read_annotations(
@@ -359,6 +366,46 @@ def read_annotations(
     return records
 
 
+def read_library(path: Path, *, report: DatasetReport | None = None) -> list[CaptionedImage]:
+    """Read the annotated photos of a library: captions and accepted boxes.
+
+    Args:
+        path: a library folder (holding ``library.sqlite3``): all of its annotated photos; or a
+            photo folder: the annotated photos under it in the user's library
+            (``get_paths().library_dir``, which ``--home``/``DCLIP_HOME`` move).
+        report: collects skipped items (photos with boxes but no caption are ``no caption``).
+    """
+    from dclip_core.config.paths import get_paths
+    from dclip_core.library.annotations import Annotations
+    from dclip_core.library.schema import DB_FILE_NAME
+    from dclip_core.library.store import LibraryStore
+
+    path = Path(path).expanduser().absolute()
+    if (path / DB_FILE_NAME).is_file():
+        library_dir, folder = path, None
+    else:
+        library_dir, folder = get_paths().library_dir, str(path)
+        if not (library_dir / DB_FILE_NAME).is_file():
+            raise DatasetError(
+                f"there is no photo library at {library_dir}; index {path} with `dclip index` "
+                "and annotate it first"
+            )
+    try:
+        store = LibraryStore(library_dir)
+    except LibraryError as exc:
+        raise DatasetError(str(exc)) from exc
+    try:
+        annotated = Annotations(store).annotated(folder)
+    finally:
+        store.close()
+    if folder is not None and not annotated:
+        raise DatasetError(
+            f"no annotated photos under {folder} in the library {library_dir}; annotate some "
+            "(or import annotations with `dclip annotate import`) first"
+        )
+    return read_annotations(annotated, report=report)
+
+
 # --- sources, Karpathy exclusion, splits ---------------------------------------------------------
 
 
@@ -386,6 +433,7 @@ DATASET_FORMATS: dict[str, Reader] = {
     "flickr30k": lambda s, r: read_flickr30k_csv(s.path, _images_of(s), report=r),
     "cc": lambda s, r: read_conceptual_captions(s.path, _images_of(s), report=r),
     "folder": lambda s, r: read_caption_folder(s.path, report=r),
+    "library": lambda s, r: read_library(s.path, report=r),
 }
 
 

@@ -50,7 +50,8 @@ def test_export_import_export_is_byte_stable(tmp_path: Path, fmt: str) -> None:
     assert report.problems == []
     out_b = tmp_path / ("export-b" if fmt == "coco" else "b.json")
     export_files(other, fmt, out_b)  # type: ignore[arg-type]
-    for a, b in zip(summary.files, sorted(out_b.iterdir()) if fmt == "coco" else [out_b]):
+    produced = sorted(out_b.iterdir()) if fmt == "coco" else [out_b]
+    for a, b in zip(summary.files, produced, strict=True):
         assert a.read_bytes() == b.read_bytes(), a.name
     # Importing the same file again adds nothing.
     again = import_files(other, fmt, [out_a])  # type: ignore[arg-type]
