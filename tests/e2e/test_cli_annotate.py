@@ -179,7 +179,7 @@ def test_train_teacher_from_library_annotations(tiny_bundle: Path, tmp_path: Pat
     nothing = dclip(
         "train-teacher",
         "--data",
-        f"library={tmp_path}",
+        f"library={tmp_path / 'elsewhere'}",
         "--model",
         "test-tiny",
         "--out",
