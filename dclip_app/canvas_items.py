@@ -1,0 +1,180 @@
+"""What goes on a :class:`~dclip_app.photo_canvas.PhotoCanvas`: labelled boxes in photo pixels.
+
+A :class:`BoxItem` is a region (or, later, an annotation): an outline whose width stays the same
+on screen at any zoom, a fill, a :class:`BoxTag` with its label and confidence that keeps its size,
+and a hover callback. Under the canvas's spotlight it paints the photo through the dimming as much
+as its ``reveal`` says.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QPainter, QPen, QPixmap
+from PySide6.QtWidgets import (
+    QGraphicsItem,
+    QGraphicsRectItem,
+    QGraphicsSceneHoverEvent,
+    QStyleOptionGraphicsItem,
+    QWidget,
+)
+
+NEUTRAL_OUTLINE = QColor(255, 255, 255)
+SELECTED_OUTLINE = QColor(255, 64, 160)
+Z_BOX = 10.0
+
+
+class BoxTag(QGraphicsItem):
+    """A box's label: text on a dark plate, the same size at every zoom."""
+
+    def __init__(self, parent: QGraphicsItem) -> None:
+        super().__init__(parent)
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations, True)
+        self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
+        self._font = QFont()
+        self._font.setPointSizeF(8.5)
+        self._text = ""
+        self.above = False  # True: the plate hangs down from the anchor's bottom (whole photo)
+
+    @property
+    def text(self) -> str:
+        return self._text
+
+    def set_text(self, text: str) -> None:
+        self.prepareGeometryChange()
+        self._text = text
+        self.update()
+
+    def boundingRect(self) -> QRectF:  # noqa: N802
+        metrics = QFontMetricsF(self._font)
+        width = metrics.horizontalAdvance(self._text) + 8
+        height = metrics.height() + 4
+        return QRectF(0, -height if self.above else 0, width, height)
+
+    def paint(
+        self,
+        painter: QPainter,
+        option: QStyleOptionGraphicsItem,
+        widget: QWidget | None = None,
+    ) -> None:
+        if not self._text:
+            return
+        rect = self.boundingRect()
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor(0, 0, 0, 170))
+        painter.drawRoundedRect(rect, 3, 3)
+        painter.setFont(self._font)
+        painter.setPen(QColor(255, 255, 255))
+        painter.drawText(rect.adjusted(4, 2, -4, -2), Qt.AlignmentFlag.AlignVCenter, self._text)
+
+
+class BoxItem(QGraphicsRectItem):
+    """One box on the photo, in full-size photo pixels.
+
+    Args:
+        index: the caller's index for the box (a region's index in its explanation).
+        rect: the box in full-size photo pixels.
+        label: what it is (a detector class, "top left", an annotation's label).
+        confidence: shown after the label when given (a detector's score).
+        outline_only: never filled (the whole photo: a fill would cover everything).
+    """
+
+    def __init__(
+        self,
+        index: int,
+        rect: QRectF,
+        label: str,
+        confidence: float | None = None,
+        *,
+        outline_only: bool = False,
+    ) -> None:
+        super().__init__(rect)
+        self.index = index
+        self.label = label
+        self.confidence = confidence
+        self.outline_only = outline_only
+        self.colour = QColor(NEUTRAL_OUTLINE)
+        self.reveal = 0.0
+        self.selected = False
+        self.on_hover: Callable[[int, bool], None] | None = None
+        self._photo: QPixmap | None = None
+        self._photo_scale = (1.0, 1.0)
+        self.setAcceptHoverEvents(True)
+        self.setZValue(Z_BOX)
+        self.tag = BoxTag(self)
+        self.tag.above = outline_only
+        self.tag.setPos(rect.bottomLeft() if outline_only else rect.topLeft())
+        self.set_detail("")
+        self.clear_colour()
+
+    @property
+    def caption(self) -> str:
+        """Label and confidence, as the tag starts."""
+        if self.confidence is None:
+            return self.label
+        return f"{self.label} {self.confidence:.2f}"
+
+    def set_detail(self, detail: str) -> None:
+        """Text after the caption in the tag (a weight, say)."""
+        self.tag.set_text(f"{self.caption} · {detail}" if detail else self.caption)
+
+    def set_colour(self, rgb: tuple[int, int, int], alpha: int) -> None:
+        """Outline in ``rgb``; filled with it at ``alpha`` (0..255) unless outline-only."""
+        self.colour = QColor(*rgb)
+        fill = QColor(*rgb, 0 if self.outline_only else alpha)
+        self.setBrush(QBrush(fill))
+        self._apply_pen()
+
+    def clear_colour(self) -> None:
+        self.colour = QColor(NEUTRAL_OUTLINE)
+        self.setBrush(Qt.BrushStyle.NoBrush)
+        self._apply_pen()
+
+    def fill_colour(self) -> QColor:
+        return self.brush().color() if self.brush().style() != Qt.BrushStyle.NoBrush else QColor()
+
+    def set_selected(self, selected: bool) -> None:
+        self.selected = selected
+        self._apply_pen()
+
+    def set_spotlight(
+        self, photo: QPixmap | None, scale: tuple[float, float], reveal: float
+    ) -> None:
+        """Show ``photo`` (display copy; ``scale`` = full-size px per its px) at ``reveal``."""
+        self._photo = photo
+        self._photo_scale = scale
+        self.reveal = max(0.0, min(1.0, reveal))
+        self.update()
+
+    def _apply_pen(self) -> None:
+        colour = SELECTED_OUTLINE if self.selected else self.colour
+        pen = QPen(colour, 4 if self.selected else 2)
+        pen.setCosmetic(True)  # the same width on screen at every zoom
+        self.setPen(pen)
+
+    def paint(
+        self,
+        painter: QPainter,
+        option: QStyleOptionGraphicsItem,
+        widget: QWidget | None = None,
+    ) -> None:
+        if self._photo is not None and self.reveal > 0 and not self.outline_only:
+            rect = self.rect()
+            sx, sy = self._photo_scale
+            source = QRectF(rect.x() / sx, rect.y() / sy, rect.width() / sx, rect.height() / sy)
+            painter.save()
+            painter.setOpacity(self.reveal)
+            painter.drawPixmap(rect, self._photo, source)
+            painter.restore()
+        super().paint(painter, option, widget)
+
+    def hoverEnterEvent(self, event: QGraphicsSceneHoverEvent) -> None:  # noqa: N802
+        if self.on_hover is not None:
+            self.on_hover(self.index, True)
+        super().hoverEnterEvent(event)
+
+    def hoverLeaveEvent(self, event: QGraphicsSceneHoverEvent) -> None:  # noqa: N802
+        if self.on_hover is not None:
+            self.on_hover(self.index, False)
+        super().hoverLeaveEvent(event)

@@ -1,0 +1,240 @@
+"""A photo with boxes on it, zoomable and pannable: what the visualizer (and annotation) draw on.
+
+- Scene coordinates are pixels of the full-size upright photo, the unit the core reports boxes
+  in, so a box from :mod:`dclip_core.explain` (or an annotation) goes on as it is. The photo
+  itself is a display-size copy (:func:`dclip_core.explain.display_copy`) scaled up to that size.
+- Wheel zooms about the cursor, dragging the background pans, :meth:`PhotoCanvas.fit` shows the
+  whole photo (and keeps it fitted while the window resizes, until the user zooms), and
+  :meth:`PhotoCanvas.actual_size` shows one photo pixel per screen pixel (100 %).
+- Boxes are :class:`~dclip_app.canvas_items.BoxItem` s (outline, fill, a tag with label and
+  confidence that keeps its size at any zoom, a tooltip); a click (press and release without
+  dragging) emits :attr:`PhotoCanvas.box_clicked`, hovering :attr:`PhotoCanvas.box_hovered`.
+- Spotlight dims the photo; each box then shows the photo through the dimming as much as its
+  ``reveal`` (0..1) says, so the strongest regions stand out.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import (
+    QColor,
+    QImage,
+    QMouseEvent,
+    QPainter,
+    QPixmap,
+    QResizeEvent,
+    QTransform,
+    QWheelEvent,
+)
+from PySide6.QtWidgets import (
+    QGraphicsPixmapItem,
+    QGraphicsRectItem,
+    QGraphicsScene,
+    QGraphicsView,
+    QWidget,
+)
+
+from dclip_app.canvas_items import BoxItem
+
+ZOOM_STEP = 1.25
+MIN_ZOOM = 0.02
+MAX_ZOOM = 32.0
+CLICK_SLOP_PX = 4
+DIM_ALPHA = 175
+Z_DIM = 5.0
+
+
+class PhotoCanvas(QGraphicsView):
+    """A photo and its boxes; wheel zooms to the cursor, drag pans, fit and 100 % on demand."""
+
+    box_clicked = Signal(int)  # a box's index
+    background_clicked = Signal()
+    box_hovered = Signal(int)  # a box's index, -1 when the pointer left every box
+    zoom_changed = Signal(float)  # screen pixels per photo pixel
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("PhotoCanvas")
+        self.setScene(QGraphicsScene(self))
+        self.setRenderHints(
+            QPainter.RenderHint.Antialiasing | QPainter.RenderHint.SmoothPixmapTransform
+        )
+        self.setDragMode(QGraphicsView.DragMode.ScrollHandDrag)
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
+        self.setResizeAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
+        self.setBackgroundBrush(QColor(38, 38, 42))
+        self.photo_item = QGraphicsPixmapItem()
+        self.photo_item.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
+        self.scene().addItem(self.photo_item)
+        self.dim_item = QGraphicsRectItem()
+        self.dim_item.setBrush(QColor(0, 0, 0, DIM_ALPHA))
+        self.dim_item.setPen(Qt.PenStyle.NoPen)
+        self.dim_item.setZValue(Z_DIM)
+        self.dim_item.setVisible(False)
+        self.scene().addItem(self.dim_item)
+        self.boxes: list[BoxItem] = []
+        self.photo_size = (0, 0)
+        self._fitted = True
+        self._press: QPoint | None = None
+        self._hovered: set[int] = set()
+
+    # --- content -----------------------------------------------------------------------------
+
+    def set_photo(self, image: QImage, full_size: tuple[int, int]) -> None:
+        """Show ``image`` (a display-size copy) as a photo of ``full_size`` pixels; no boxes."""
+        self.clear_boxes()
+        pixmap = QPixmap.fromImage(image)
+        self.photo_item.setPixmap(pixmap)
+        width, height = full_size
+        scale_x = width / max(1, pixmap.width())
+        scale_y = height / max(1, pixmap.height())
+        self.photo_item.setTransform(QTransform.fromScale(scale_x, scale_y))
+        self.photo_size = (width, height)
+        rect = QRectF(0, 0, width, height)
+        self.dim_item.setRect(rect)
+        self.scene().setSceneRect(rect)
+        self.fit()
+
+    @property
+    def photo_pixmap(self) -> QPixmap:
+        return self.photo_item.pixmap()
+
+    @property
+    def photo_scale(self) -> tuple[float, float]:
+        """Full-size photo pixels per display-copy pixel."""
+        pixmap = self.photo_item.pixmap()
+        if pixmap.isNull():
+            return (1.0, 1.0)
+        return (
+            self.photo_size[0] / pixmap.width(),
+            self.photo_size[1] / pixmap.height(),
+        )
+
+    def add_box(self, box: BoxItem) -> BoxItem:
+        box.on_hover = self._box_hover
+        self.scene().addItem(box)
+        self.boxes.append(box)
+        return box
+
+    def clear_boxes(self) -> None:
+        for box in self.boxes:
+            box.on_hover = None
+            self.scene().removeItem(box)
+        self.boxes = []
+        self._hovered.clear()
+
+    def set_spotlight(self, on: bool) -> None:
+        """Dim the photo (boxes reveal it by their own ``reveal``)."""
+        self.dim_item.setVisible(on)
+
+    @property
+    def spotlight(self) -> bool:
+        return self.dim_item.isVisible()
+
+    # --- zoom and pan ------------------------------------------------------------------------
+
+    @property
+    def zoom(self) -> float:
+        """Screen pixels per full-size photo pixel."""
+        return float(self.transform().m11())
+
+    def fit(self) -> None:
+        """The whole photo in view; it stays fitted as the view resizes until the user zooms."""
+        self._fitted = True
+        if self.photo_size[0] > 0:
+            self.fitInView(self.sceneRect(), Qt.AspectRatioMode.KeepAspectRatio)
+        self.zoom_changed.emit(self.zoom)
+
+    def actual_size(self) -> None:
+        """One photo pixel per screen pixel (100 %), centred where the view was."""
+        centre = self.mapToScene(self.viewport().rect().center())
+        self._fitted = False
+        self.resetTransform()
+        self.centerOn(centre)
+        self.zoom_changed.emit(self.zoom)
+
+    def zoom_by(self, factor: float, anchor: QPointF | None = None) -> None:
+        """Zoom by ``factor`` (clamped to 2 %..3200 %) keeping ``anchor`` (view px) in place."""
+        target = min(max(self.zoom * factor, MIN_ZOOM), MAX_ZOOM)
+        factor = target / self.zoom if self.zoom > 0 else 1.0
+        if factor == 1.0:
+            return
+        self._fitted = False
+        point = anchor.toPoint() if anchor is not None else self.viewport().rect().center()
+        before = self.mapToScene(point)
+        previous = self.transformationAnchor()
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.NoAnchor)
+        self.scale(factor, factor)
+        self.setTransformationAnchor(previous)
+        # Scroll so the scene point that was under the anchor is under it again.
+        shift = self.mapToScene(point) - before
+        self.centerOn(self.mapToScene(self.viewport().rect().center()) - shift)
+        self.zoom_changed.emit(self.zoom)
+
+    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802
+        steps = event.angleDelta().y() / 120
+        if steps:
+            self.zoom_by(ZOOM_STEP**steps, event.position())
+        event.accept()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        if self._fitted and self.photo_size[0] > 0:
+            self.fitInView(self.sceneRect(), Qt.AspectRatioMode.KeepAspectRatio)
+            self.zoom_changed.emit(self.zoom)
+
+    # --- clicks and hover ----------------------------------------------------------------------
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        self._press = event.position().toPoint()
+        super().mousePressEvent(event)
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        press, self._press = self._press, None
+        position = event.position().toPoint()
+        super().mouseReleaseEvent(event)
+        if press is None or (position - press).manhattanLength() > CLICK_SLOP_PX:
+            return  # a drag: the view panned
+        box = self.box_at(position)
+        if box is not None:
+            self.box_clicked.emit(box.index)
+        else:
+            self.background_clicked.emit()
+
+    def box_at(self, position: QPoint) -> BoxItem | None:
+        """The smallest box under ``position`` (view pixels): the most specific region."""
+        hits = [item for item in self.items(position) if isinstance(item, BoxItem)]
+        if not hits:
+            parents = [item.parentItem() for item in self.items(position)]
+            hits = [item for item in parents if isinstance(item, BoxItem)]
+        if not hits:
+            return None
+        return min(hits, key=lambda b: b.rect().width() * b.rect().height())
+
+    def _box_hover(self, index: int, entered: bool) -> None:
+        if entered:
+            self._hovered.add(index)
+        else:
+            self._hovered.discard(index)
+        if self._hovered:
+            smallest = min(
+                (b for b in self.boxes if b.index in self._hovered),
+                key=lambda b: b.rect().width() * b.rect().height(),
+            )
+            self.box_hovered.emit(smallest.index)
+        else:
+            self.box_hovered.emit(-1)
+
+    def render_image(self) -> QImage:
+        """The photo and its boxes as an image at the display copy's resolution (for export)."""
+        pixmap = self.photo_item.pixmap()
+        width, height = max(1, pixmap.width()), max(1, pixmap.height())
+        image = QImage(width, height, QImage.Format.Format_RGB32)
+        image.fill(QColor(0, 0, 0))
+        painter = QPainter(image)
+        painter.setRenderHints(
+            QPainter.RenderHint.Antialiasing | QPainter.RenderHint.SmoothPixmapTransform
+        )
+        self.scene().render(painter, QRectF(0, 0, width, height), self.sceneRect())
+        painter.end()
+        return image
