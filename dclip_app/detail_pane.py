@@ -44,6 +44,7 @@ class DetailPane(QWidget):
     reveal_requested = Signal(object)
     copy_requested = Signal(object)
     similar_requested = Signal(object)
+    explain_requested = Signal(object)  # "Why this match?"
 
     def __init__(
         self,
@@ -91,15 +92,22 @@ class DetailPane(QWidget):
         self.similar_button = _action_button(
             "similar", "Find similar", "Search for photos like this one"
         )
+        self.explain_button = _action_button(
+            "help",
+            "Why this match?",
+            "Show how the query's words and this photo's regions attend to each other (Ctrl+E)",
+        )
         self.open_button.clicked.connect(lambda: self._request(self.open_requested))
         self.reveal_button.clicked.connect(lambda: self._request(self.reveal_requested))
         self.copy_button.clicked.connect(lambda: self._request(self.copy_requested))
         self.similar_button.clicked.connect(lambda: self._request(self.similar_requested))
+        self.explain_button.clicked.connect(lambda: self._request(self.explain_requested))
         buttons = QGridLayout()
         buttons.addWidget(self.open_button, 0, 0)
         buttons.addWidget(self.reveal_button, 0, 1)
         buttons.addWidget(self.copy_button, 1, 0)
         buttons.addWidget(self.similar_button, 1, 1)
+        buttons.addWidget(self.explain_button, 2, 0, 1, 2)
 
         self.empty_label = QLabel("Select a result to see it here.")
         self.empty_label.setObjectName("HelpText")
@@ -123,7 +131,13 @@ class DetailPane(QWidget):
     def show_hit(self, hit: SearchHit | None) -> None:
         self._hit = hit
         has_hit = hit is not None
-        for button in (self.open_button, self.reveal_button, self.copy_button, self.similar_button):
+        for button in (
+            self.open_button,
+            self.reveal_button,
+            self.copy_button,
+            self.similar_button,
+            self.explain_button,
+        ):
             button.setEnabled(has_hit)
         self.empty_label.setVisible(not has_hit)
         if hit is None:

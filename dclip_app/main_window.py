@@ -41,6 +41,7 @@ from dclip_app.workers import WorkerPool
 from dclip_core.config import Settings, get_paths
 
 if TYPE_CHECKING:
+    from dclip_app.explain_window import ExplainWindow
     from dclip_core.library.indexer import IndexProgress
 
 FIRST_RUN_PAGE = 0
@@ -107,6 +108,7 @@ class MainWindow(QMainWindow):
         self._connect()
         self._restore_geometry()
         self._last_input = QueryInput()
+        self.explain_window: ExplainWindow | None = None
         self._update_empty_state()
         if settings_problem:
             self.index_status.show_message(settings_problem)
@@ -185,8 +187,14 @@ class MainWindow(QMainWindow):
         self.results.view.addAction(self.copy_action)
         self.similar_action = _action(self, "Find similar", "similar", QKeySequence("Ctrl+L"))
         self.similar_action.triggered.connect(self._similar_to_current)
+        self.explain_action = _action(self, "Why this match?", "help", QKeySequence("Ctrl+E"))
+        self.explain_action.setStatusTip(
+            "How the query's words and the photo's regions attend to each other"
+        )
+        self.explain_action.triggered.connect(self._explain_current)
         for action in (self.find_action, self.copy_action, self.similar_action):
             edit_menu.addAction(action)
+        edit_menu.addAction(self.explain_action)
 
     def _connect(self) -> None:
         service = self.service
@@ -204,6 +212,7 @@ class MainWindow(QMainWindow):
         results.reveal_requested.connect(lambda hit: reveal_in_file_manager(Path(hit.path)))
         results.copy_requested.connect(lambda hit: copy_paths([Path(hit.path)]))
         results.similar_requested.connect(self.find_similar)
+        results.explain_requested.connect(self.explain_hit)
         results.more_wanted.connect(
             lambda outcome: service.search(self._last_input, more_of=outcome)
         )
@@ -211,6 +220,7 @@ class MainWindow(QMainWindow):
         self.detail.reveal_requested.connect(lambda hit: reveal_in_file_manager(Path(hit.path)))
         self.detail.copy_requested.connect(lambda hit: copy_paths([Path(hit.path)]))
         self.detail.similar_requested.connect(self.find_similar)
+        self.detail.explain_requested.connect(self.explain_hit)
         self.first_run.model_ready.connect(self._model_ready)
 
         self.index_status.pause_toggled.connect(service.pause_indexing)
@@ -321,6 +331,41 @@ class MainWindow(QMainWindow):
         if hit is not None:
             self.find_similar(hit)
 
+    def explain_hit(self, hit: SearchHit) -> None:
+        """Open "Why this match?" on ``hit`` for the words searched."""
+        from dclip_app.explain_runner import ExplainRequest
+
+        request = ExplainRequest.from_search(Path(hit.path), self._last_input.text)
+        self.open_explain_window().explain(request.photo, request.query)
+
+    def _explain_current(self) -> None:
+        hit = self.results.view.current_hit()
+        if hit is not None:
+            self.explain_hit(hit)
+        else:
+            self.open_explain_window()  # on any photo: its own "Open photo…"
+
+    def open_explain_window(self) -> ExplainWindow:
+        """The explain window (made on first use), on the library's current model bundle."""
+        from dclip_app.explain_runner import ExplainRunner
+        from dclip_app.explain_window import ExplainWindow
+
+        encoder = self.service.encoder
+        bundle = encoder.manifest.path if encoder is not None else None
+        if self.explain_window is None:
+            runner = ExplainRunner(
+                bundle,
+                provider=self.settings.execution_provider,
+                threads=self.settings.threads,
+                parent=self,
+            )
+            self.explain_window = ExplainWindow(runner, parent=self)
+        self.explain_window.runner.set_bundle(bundle)
+        self.explain_window.show()
+        self.explain_window.raise_()
+        self.explain_window.activateWindow()
+        return self.explain_window
+
     def _open_hit(self, hit: SearchHit) -> None:
         if not open_with_system_viewer(Path(hit.path)):
             self.index_status.show_message(f"No application could open {hit.path}")
@@ -406,6 +451,9 @@ class MainWindow(QMainWindow):
         try:
             self.setup_pool.cancel_all()
             self.thumbnail_pool.cancel_all()
+            if self.explain_window is not None:
+                self.explain_window.close()
+                self.explain_window.runner.shutdown()
             # The indexer stops at its next batch boundary and commits it: nothing half-written.
             self.service.shutdown()
             self.setup_pool.wait_for_done()

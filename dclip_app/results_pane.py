@@ -3,7 +3,7 @@
 It shows what :class:`~dclip_app.library_service.LibraryService` answers and asks for more:
 scrolled near the end of a search that may have more results, it emits :attr:`ResultsPane.
 more_wanted` with the outcome whose next page to fetch. What its results can do (open, reveal,
-copy, find similar) it hands to the window as signals; the window decides.
+copy, find similar, explain) it hands to the window as signals; the window decides.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ class ResultsPane(QWidget):
     reveal_requested = Signal(object)
     copy_requested = Signal(object)
     similar_requested = Signal(object)
+    explain_requested = Signal(object)  # "Why this match?"
 
     def __init__(
         self,
@@ -113,4 +114,5 @@ class ResultsPane(QWidget):
         menu.addAction(icon("reveal"), "Show in folder", lambda: self.reveal_requested.emit(hit))
         menu.addAction(icon("copy"), "Copy path", lambda: self.copy_requested.emit(hit))
         menu.addAction(icon("similar"), "Find similar", lambda: self.similar_requested.emit(hit))
+        menu.addAction(icon("help"), "Why this match?", lambda: self.explain_requested.emit(hit))
         menu.exec(self.view.viewport().mapToGlobal(position))
