@@ -7,7 +7,7 @@ byte-stable. Readers turn a file into an
 :class:`~dclip_core.library.annotation_transfer.ImportPlan`, recording every item they cannot use
 as a problem; a file that is not the format at all raises :class:`AnnotationFileError`.
 
-COCO, as written (the choices avoid the round-trip bugs seen in other tools, ADR 0018):
+COCO, as written (the choices avoid the round-trip bugs seen in other tools, ADR 0021):
 
 - one ``images[]`` list, ids 1..n in ``file_name`` order, shared by ``captions.json`` and
   ``instances.json``; ``file_name`` relative (POSIX separators); ``width``/``height`` always;

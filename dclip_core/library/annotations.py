@@ -4,7 +4,7 @@ The flow of an edit, whoever makes it (the app's canvas, ``dclip annotate``, an 
 
 1. The caller names a photo by its image id; :class:`Annotations` looks up the photo's content
    hash, which is what every annotation row is keyed by (a moved or renamed photo keeps them, as
-   it keeps its vectors; schema version 3, ADR 0018).
+   it keeps its vectors; schema version 3, ADR 0021).
 2. The operation checks its input (a box inside the EXIF-oriented photo, a non-empty caption, a
    span inside its caption) and raises :class:`AnnotationError` with one actionable line.
 3. It writes in **one transaction** and returns a :class:`Change`: every row it touched, before

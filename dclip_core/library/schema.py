@@ -23,7 +23,7 @@ Tables (version 1):
 Version 2 adds ``models.regions``: the region layout of the model's vectors
 (:mod:`dclip_core.library.regions`); ``none`` — one vector per image — for every older row.
 
-Version 3 adds the annotations (:mod:`dclip_core.library.annotations`, ADR 0018), keyed by the
+Version 3 adds the annotations (:mod:`dclip_core.library.annotations`, ADR 0021), keyed by the
 photo's ``content_hash`` — not its image id or path — so a moved, renamed or re-added photo keeps
 them, and a photo that leaves the library leaves its annotations waiting for its return:
 
