@@ -162,6 +162,10 @@ class ExplainToolbar(QToolBar):
     def __init__(self, zoom_label: QLabel, parent: QWidget) -> None:
         super().__init__("Explain", parent)
         self.setMovable(False)
+        self.setStyleSheet(
+            "QToolButton:checked { background: #d6e4f5; border: 1px solid #2f6fb3; "
+            "border-radius: 4px; }"
+        )
         self.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.open_action = self._add("Open photo…", QKeySequence.StandardKey.Open, "image")
         self.addSeparator()
