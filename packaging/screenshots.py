@@ -11,7 +11,10 @@ ones) indexed with the random-init ``test-tiny`` model, so scores are meaningles
 
 ``screenshots.py --demo DEMO_HOME`` instead opens a demo built by ``dclip demo`` (its home, e.g.
 ``~/.local/share/dclip/demo``: a trained model whose scores mean something) and writes
-``demo-search.png``: "red circle" searched, the crops that matched outlined.
+``demo-search.png``: "red circle" searched, the crops that matched outlined; then "Why this match?"
+on the first result with the photo's own caption as the query: ``explain-span.png`` (a span
+selected, spotlight on) and ``explain-region.png`` (a region selected, the spans shaded by it).
+Pass a copy of the demo home: the app writes its window state and caches there.
 """
 
 from __future__ import annotations
@@ -119,10 +122,43 @@ def demo_search(demo_home: Path) -> int:
     search_and_select(window, "red circle")
     OUT.mkdir(parents=True, exist_ok=True)
     window.grab().save(str(OUT / "demo-search.png"))
+    demo_explain(window, demo_home)
     window.confirm_close = lambda work: True  # type: ignore[method-assign]
     window.close()
-    print(f"wrote demo-search.png into {OUT}")
+    print(f"wrote demo-search.png, explain-span.png, explain-region.png into {OUT}")
     return 0
+
+
+def demo_explain(window: MainWindow, demo_home: Path) -> None:
+    """Why this match? on the current result, with its shortest caption typed as the query."""
+    import csv
+
+    hit = window.results.view.current_hit()
+    assert hit is not None, "the demo search found nothing to explain"
+    name = Path(hit.path).name
+    with open(demo_home / "world" / "test" / "captions.csv", encoding="utf-8") as handle:
+        captions = [row["caption"] for row in csv.DictReader(handle) if row["file"] == name]
+    explainer = window.open_explain_window()
+    explainer.resize(1180, 860)
+    done: list[object] = []
+    explainer.runner.explained.connect(done.append)
+    explainer.runner.failed.connect(done.append)
+    explainer.explain(Path(hit.path), min(captions, key=len) if captions else "red circle")
+    spin(lambda: done, 120)
+    assert explainer.explanation is not None, f"explaining {name} failed: {done}"
+    spans = explainer.explanation.spans
+    red = next((i for i, s in enumerate(spans) if "red" in s.text), 0)
+    explainer.select_span(red)
+    explainer.spotlight_action.setChecked(True)
+    spin(lambda: False, 1.0)
+    explainer.grab().save(str(OUT / "explain-span.png"))
+    explainer.spotlight_action.setChecked(False)
+    weights = explainer.explanation.weights()[red]
+    strongest = max(range(1, len(weights)), key=lambda i: weights[i])
+    explainer.select_region(strongest)
+    spin(lambda: False, 1.0)
+    explainer.grab().save(str(OUT / "explain-region.png"))
+    print(f"explained {name} with {explainer.explanation.method}: {explainer.method_label.text()}")
 
 
 def main() -> int:
