@@ -274,7 +274,7 @@ def write_real_photos(folder: Path) -> dict[str, Path]:
     rocket, hubble = sample_photo("rocket"), sample_photo("hubble_deep_field")
     ihc = sample_photo("immunohistochemistry")
 
-    def save(name: str, image: Image.Image, **kwargs: object) -> None:
+    def save(name: str, image: Image.Image, **kwargs: Any) -> None:
         path = folder / name
         image.save(path, **kwargs)
         out[name] = path
