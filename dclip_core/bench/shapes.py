@@ -7,7 +7,10 @@
    contrastive term), ``dclip-phrases`` (teacher on ground-truth regions + phrase spans, then the
    full hybrid loss), ``dclip-tokens`` (the same with per-token spans, as the paper's code) and
    ``dclip-regions`` (phrase spans, but the teacher's target pools its attended regions only —
-   our change against caption leakage, not the paper's). Regions come from the world's boxes, or
+   our change against caption leakage, not the paper's) and ``dclip-grounded`` (phrase spans
+   encoded as sentences, plus the weakly supervised grounding term: docs/adr/0017). Each teacher
+   also plays the pointing game (:func:`~dclip_core.shapes.evaluation.pointing_game`) on the
+   test scenes' boxes. ``--methods`` runs a subset. Regions come from the world's boxes, or
    (``--detector yolo``) from a YOLOv8n trained on them first
    (:mod:`dclip_core.shapes.detector`), the paper's path.
 3. Base and every fine-tune are scored on held-out scenes (:mod:`dclip_core.shapes.evaluation`);
@@ -28,15 +31,19 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
+
 from dclip_core.bench import benchmark
 from dclip_core.config.paths import get_paths
 from dclip_core.shapes.world import PRETRAIN_STEPS, WorldSize
 
-# Teachers trained per seed: name -> (span mode, target).
-TEACHERS: dict[str, tuple[str, str]] = {
-    "phrases": ("phrases", "fused"),
-    "tokens": ("tokens", "fused"),
-    "regions": ("phrases", "regions"),
+# Teachers trained per seed: name -> the teacher recipe values that differ from the paper's.
+TEACHERS: dict[str, dict[str, str]] = {
+    "phrases": {"span_mode": "phrases"},
+    "tokens": {"span_mode": "tokens"},
+    "regions": {"span_mode": "phrases", "target": "regions"},
+    # docs/adr/0017: spans in the crops' space, attention trained to point (no boxes needed).
+    "grounded": {"span_mode": "phrases", "span_features": "sentence", "grounding": "contrastive"},
 }
 # Fine-tunes per seed -> the teacher they distil (plain trains none of it: its weights are 0).
 METHODS: dict[str, str] = {
@@ -44,6 +51,7 @@ METHODS: dict[str, str] = {
     "dclip-phrases": "phrases",
     "dclip-tokens": "tokens",
     "dclip-regions": "regions",
+    "dclip-grounded": "grounded",
 }
 # Loss weights that differ from the recipe's (1/1/1). Plain fine-tuning is the same loss function
 # with the teacher's pull and the text anchor switched off, so everything else (params, optimiser,
@@ -104,7 +112,6 @@ def _recipe(
         "epochs": 10_000,  # bounded by max_steps
         "trainable": config.trainable,
     }
-    span_mode, target = TEACHERS[teacher]
     student.update(weights or {})
     return load_recipe(
         "quick",
@@ -117,8 +124,7 @@ def _recipe(
                 "lr": config.teacher_lr,
                 "batch_size": config.batch_size,
                 "epochs": 10_000,
-                "span_mode": span_mode,
-                "target": target,
+                **TEACHERS[teacher],
             },
             "student": student,
             "data": {
@@ -135,13 +141,19 @@ def run_shapes_benchmark(
     root: Path,
     *,
     seeds: int = 1,
+    methods: tuple[str, ...] = tuple(METHODS),
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Run the benchmark under ``root`` (world, base model and region cache are reused there).
 
+    Args:
+        methods: the fine-tunes to run (names of ``METHODS``); only their teachers are trained.
+
     Returns:
         ``{"config", "seeds", "seconds", "base": summary, "methods": {name: summary}}`` where a
-        summary maps each score to its mean, standard deviation and per-seed values.
+        summary maps each score to its mean, standard deviation and per-seed values; also
+        ``"teachers"`` (per teacher and seed: :func:`teacher_diagnostics` and the pointing game)
+        and ``"pointing_baselines"`` (similarity and random, which need no teacher).
     """
     import torch
 
@@ -152,6 +164,7 @@ def run_shapes_benchmark(
         score_model,
         summarise,
         teacher_diagnostics,
+        teacher_pointing,
     )
     from dclip_core.shapes.pretrain import pretrain_base, register_trained_base
     from dclip_core.shapes.recipe import PretrainConfig, pretrain_recipe_id
@@ -187,9 +200,16 @@ def run_shapes_benchmark(
         detector, detector_report = _shapes_detector(config, world, root / "detectors", say)
     regions = RegionCache(spec, detector, clip_model=base, cache_dir=root / "regions")
     regions.prepare(records)
+    # The pointing game asks about the test scenes' own boxes, whatever the teacher trained on.
+    boxes = RegionCache(spec, "gt", clip_model=base, cache_dir=root / "pointing-regions")
     quiet = EventSink("none")
-    scores: dict[str, list[WorldScores]] = {m: [] for m in METHODS}
-    diagnostics: dict[str, list[dict[str, float]]] = {name: [] for name in TEACHERS}
+    unknown = sorted(set(methods) - set(METHODS))
+    if unknown:
+        raise ValueError(f"unknown methods {unknown}; known: {', '.join(METHODS)}")
+    scores: dict[str, list[WorldScores]] = {m: [] for m in methods}
+    teacher_names = [t for t in TEACHERS if t in {METHODS[m] for m in methods}]
+    diagnostics: dict[str, list[dict[str, float]]] = {name: [] for name in teacher_names}
+    pointing_baselines: dict[str, float] = {}
     for seed in range(seeds):
         run = (
             root
@@ -200,7 +220,7 @@ def run_shapes_benchmark(
             )
         )
         teachers: dict[str, Path] = {}
-        for name in TEACHERS:
+        for name in teacher_names:
             result = train_teacher(
                 records,
                 model=spec.name,
@@ -212,9 +232,19 @@ def run_shapes_benchmark(
             )
             assert result.output is not None  # a run without signals always finishes
             teachers[name] = result.output
-            diagnostics[name].append(teacher_diagnostics(result.output, base, regions, world))
+            pointing = teacher_pointing(result.output, base, boxes, world).to_json()
+            pointing_baselines = {k: pointing[k] for k in ("similarity", "random", "cases")}
+            diagnostics[name].append(
+                {
+                    **teacher_diagnostics(result.output, base, regions, world),
+                    "pointing": pointing["attention"],
+                    "pointing_span_vector": pointing["span_vector"],
+                    "pointing_tv": pointing["attention_tv"],
+                }
+            )
             say(f"seed {seed} teacher-{name}: {diagnostics[name][-1]}")
-        for method, teacher in METHODS.items():
+        for method in methods:
+            teacher = METHODS[method]
             result = train_student(
                 records,
                 teacher_path=teachers[teacher],
@@ -239,6 +269,7 @@ def run_shapes_benchmark(
         "base": summarise([base_scores]),
         "methods": {m: summarise(v) for m, v in scores.items()},
         "teachers": diagnostics,
+        "pointing_baselines": pointing_baselines,
         "detector": detector_report,
     }
 
@@ -299,6 +330,22 @@ def format_table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def format_pointing(result: dict[str, Any]) -> str:
+    """A markdown table of each teacher's pointing game (mean over seeds) beside the baselines."""
+    lines = ["| teacher | pointing | span vectors | TV between spans |", "|---|---|---|---|"]
+    for name, runs in result["teachers"].items():
+        cells = [
+            f"{np.mean([r[key] for r in runs]):.2f}"
+            for key in ("pointing", "pointing_span_vector", "pointing_tv")
+        ]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    baselines = result.get("pointing_baselines", {})
+    for name in ("similarity", "random"):
+        if name in baselines:
+            lines.append(f"| ({name}) | {baselines[name]:.2f} | | |")
+    return "\n".join(lines)
+
+
 def _configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--quick", action="store_true", help="tiny world and few steps (a pipeline check, ~3 min)"
@@ -328,6 +375,11 @@ def _configure(parser: argparse.ArgumentParser) -> None:
         "(cached; the paper's detector path)",
     )
     parser.add_argument(
+        "--methods",
+        default=",".join(METHODS),
+        help=f"comma-separated fine-tunes to run (default all: {','.join(METHODS)})",
+    )
+    parser.add_argument(
         "--dir",
         type=Path,
         default=None,
@@ -353,6 +405,10 @@ def run(args: argparse.Namespace) -> int:
     seeds = args.seeds if args.seeds is not None else (1 if args.quick else 3)
     if seeds < 1:
         raise ConfigError("--seeds must be at least 1")
+    methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
+    unknown = sorted(set(methods) - set(METHODS))
+    if unknown or not methods:
+        raise ConfigError(f"--methods: unknown {unknown}; choose from {', '.join(METHODS)}")
     root = args.dir or get_paths().cache_dir / "bench-shapes"
     import torch
 
@@ -361,11 +417,14 @@ def run(args: argparse.Namespace) -> int:
         config,
         root,
         seeds=seeds,
+        methods=methods,
         progress=lambda line: print(f"shapes: {line}", file=sys.stderr, flush=True),
     )
     if args.json:
         print(json.dumps(result, indent=2))
     else:
         print(format_table(result))
+        print()
+        print(format_pointing(result))
         print(f"\n{seeds} seed(s), {result['seconds']:.0f} s, base model {result['base_model']}")
     return 0

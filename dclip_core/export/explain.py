@@ -7,12 +7,17 @@
   [B,layers,heads,Nt,Nr]`` and ``region_to_text [B,layers,heads,Nr,Nt]``; batch and both lengths
   dynamic;
 - the frozen *base* encoders the teacher was trained on: ``image.onnx`` embeds crops and
-  ``text.onnx`` gives per-token states for spans. A bundle of the base model itself already has
-  them at the top level, so they are referenced instead of copied;
+  ``text.onnx`` gives the span vectors. How depends on the teacher's ``span_features``
+  (docs/adr/0017): ``token-states`` (the paper's) pools ``text.onnx``'s ``token_states`` of the
+  caption over each span's token range; ``sentence`` runs each span's *text* through ``text.onnx``
+  on its own and takes its ``embeddings`` output — exactly what
+  :class:`~dclip_core.models.text_features.FrozenTextEncoder` fed the teacher in training. A bundle
+  of the base model itself already has them at the top level, so they are referenced instead of
+  copied;
 - ``detector.onnx`` — the YOLO detector with NMS, when one is given.
 
-``bundle.json``'s ``explain`` entry names these files and carries the teacher's configuration and
-span mode; the files are added to the bundle's sha256 list, so tampering is caught as for the rest.
+``bundle.json``'s ``explain`` entry names these files and carries the teacher's configuration, span
+mode, span features and grounding; the files are added to the bundle's sha256 list, so tampering is caught as for the rest.
 """
 
 from __future__ import annotations
@@ -176,6 +181,9 @@ def add_explain(
         "teacher_inputs": TEACHER_INPUTS,
         "teacher_outputs": TEACHER_OUTPUTS,
         "span_mode": loaded.extra.get("span_mode", "tokens"),
+        # Teachers saved before these keys existed were fed token states and had no grounding.
+        "span_features": loaded.extra.get("span_features", "token-states"),
+        "grounding": loaded.extra.get("grounding", "none"),
         "crop_encoder": crop_encoder,
         "span_encoder": span_encoder,
         "crop_preprocess": spec.preprocess.to_json(),

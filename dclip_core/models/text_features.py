@@ -14,8 +14,9 @@ Span vectors come in two kinds (``SpanFeatures``):
   own: on the shapes world a phrase's pooled states match its object's crop only half the time;
 - ``sentence`` (docs/adr/0017): each span's *text* encoded again as a short sentence of its own,
   the vector base CLIP was trained to put next to an image of it (the same phrase matches its crop
-  99 % of the time). The explain runtime computes it the same way: the text tower's
-  ``embeddings`` output for each span's text.
+  99 % of the time). L2-normalised, like the regions' crop embeddings — and like the exported
+  text tower's ``embeddings`` output, which is how the explain runtime computes it for each
+  span's text (docs/adr/0017).
 """
 
 from __future__ import annotations
@@ -165,7 +166,8 @@ class FrozenTextEncoder:
     def _sentence_spans(
         self, span_lists: list[list[Span]], width: int, dtype: torch.dtype
     ) -> torch.Tensor:
-        """[B, width, D]: each span's text through the text tower as a sentence, zero-padded.
+        """[B, width, D]: each span's text through the text tower as a sentence, L2-normalised,
+        zero-padded.
 
         A span without text (the end-token fallback of an empty caption) is encoded as the empty
         string, i.e. start and end tokens only.
@@ -174,6 +176,7 @@ class FrozenTextEncoder:
         texts = [span.text for spans in span_lists for span in spans]
         ids = torch.from_numpy(self.tokenizer(texts)).to(device)
         vectors, _ = encode_text_tokens(self.model, ids)
+        vectors = torch.nn.functional.normalize(vectors, dim=-1)
         out = torch.zeros(len(span_lists), width, vectors.shape[-1], device=device, dtype=dtype)
         row = 0
         for i, spans in enumerate(span_lists):

@@ -9,8 +9,10 @@ once), exported through the ordinary exporter into the bundle ``shapes-demo``.
 ``dclip demo --events jsonl`` in a child process, since the app never imports torch) by the app:
 
 1. point every path at the demo home;
-2. reuse the demo model when today's recipe made it (torch-free check), else :func:`build_demo`
-   writes the world, pretrains, and exports the bundle;
+2. reuse the demo model when today's recipes made it (torch-free check), else :func:`build_demo`
+   writes the world, pretrains, exports the bundle, and gives it an ``explain/`` part: a grounded
+   teacher trained on the pretraining scenes and the shapes detector (docs/adr/0017), so the
+   visualizer paints attention that points at the objects a caption names;
 3. make the bundle the demo home's model;
 4. index the demo photos with region vectors.
 
@@ -22,6 +24,7 @@ finished (the world, an exported bundle, indexed photos) is reused by the next r
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import shutil
@@ -33,6 +36,7 @@ from typing import TYPE_CHECKING
 from dclip_core.cancel import CancelToken
 from dclip_core.config.paths import HOME_ENV, atomic_write_text, get_paths
 from dclip_core.errors import DemoCancelledError, DemoError
+from dclip_core.shapes.detector import DetectorConfig
 from dclip_core.shapes.recipe import PretrainConfig, pretrain_recipe_id
 from dclip_core.shapes.world import PRETRAIN_STEPS, ShapesWorld, WorldSize, build_world
 
@@ -51,6 +55,21 @@ DEMO_PRETRAIN_STEPS = PRETRAIN_STEPS
 # search finds a small shape in a crop as well as in the whole scene (docs/benchmarks.md,
 # "Region vectors").
 DEMO_REGIONS = "grid"
+# The explain/ teacher (docs/adr/0017): phrase spans encoded as sentences and the weakly
+# supervised grounding term — no box annotations needed, so it is the recipe a user's own data
+# can follow — trained on the pretraining scenes' boxes. On the shapes world it points at the
+# named object in 200 of 200 test scenes after 200 steps (docs/benchmarks.md "Grounded teacher").
+DEMO_TEACHER = {
+    "span_mode": "phrases",
+    "span_features": "sentence",
+    "grounding": "contrastive",
+    "lr": 1e-3,
+    "batch_size": 32,
+}
+DEMO_TEACHER_STEPS = 300
+# The detector that proposes regions at explain time: small, since it learns one class on clean
+# backgrounds (its training is most of the explain/ part's build time).
+DEMO_DETECTOR = DetectorConfig(epochs=5, scenes=300)
 
 if TYPE_CHECKING:
     from dclip_core.library.index_types import IndexReport
@@ -254,9 +273,103 @@ def build_demo(
     spec = register_trained_base(weights)
     say(f"exporting the demo model to {bundle}")
     export_model(spec.name, bundle, name=DEMO_BUNDLE, progress=say)
+    _check(cancel)
+    _add_demo_explain(home, shapes, spec.name, bundle, say, cancel)
     # Last: a bundle without its stamp (an interrupted export) is trained and exported again.
-    atomic_write_text(home / DEMO_MODEL_FILE, json.dumps({"recipe": recipe}))
+    atomic_write_text(
+        home / DEMO_MODEL_FILE, json.dumps({"recipe": recipe, "explain": explain_recipe_id()})
+    )
     return DemoLibrary(home, shapes, bundle)
+
+
+def explain_recipe_id() -> str:
+    """A short name of what decides the demo's ``explain/`` part (teacher recipe and steps,
+    detector config): a demo stamped with another one is rebuilt (torch-free)."""
+    blob = json.dumps(
+        {
+            "teacher": DEMO_TEACHER,
+            "steps": DEMO_TEACHER_STEPS,
+            "detector": dataclasses.asdict(DEMO_DETECTOR),
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()[:8]
+
+
+def _add_demo_explain(
+    home: Path,
+    world: ShapesWorld,
+    base_model: str,
+    bundle: Path,
+    say: Progress,
+    cancel: CancelToken | None,
+) -> None:
+    """Train (or reuse) the grounded teacher and the shapes detector; export both into
+    ``bundle``'s ``explain/``.
+
+    Each finished part is kept under ``home/runs`` and reused by the next build; a cancelled
+    teacher run resumes from its last checkpoint.
+    """
+    from dclip_core.export.explain import add_explain
+    from dclip_core.shapes.detector import (
+        DETECTOR_FILE,
+        DetectorTrainingStoppedError,
+        register_trained_detector,
+        train_shapes_detector,
+    )
+    from dclip_core.shapes.world import shapes_records
+    from dclip_core.train.checkpoint import latest_checkpoint
+    from dclip_core.train.recipes import load_recipe
+    from dclip_core.train.regions import RegionCache
+    from dclip_core.train.teacher_trainer import TEACHER_FILE, train_teacher
+
+    recipe_id = explain_recipe_id()
+    teacher_dir = home / "runs" / f"teacher-{base_model}-{recipe_id}"
+    teacher = teacher_dir / TEACHER_FILE
+    if not teacher.is_file():
+        records = shapes_records(world.pretrain_dir)
+        say(f"embedding the boxes of {len(records)} scenes for the explain teacher")
+        regions = RegionCache(base_model, "gt")
+        regions.prepare(records)
+        _check(cancel)
+        say(f"training the explain teacher ({DEMO_TEACHER_STEPS} steps, grounded)")
+        recipe = load_recipe(
+            "quick",
+            overrides={
+                "seed": 0,
+                "precision": "fp32",
+                "checkpoint_every": 100,
+                "keep_checkpoints": 1,
+                "teacher": {**DEMO_TEACHER, "epochs": 10_000},  # bounded by max_steps
+                "data": {"val_fraction": 0.0, "detector": "gt", "region_source": "gt"},
+            },
+        )
+        result = train_teacher(
+            records,
+            model=base_model,
+            regions=regions,
+            run_dir=teacher_dir,
+            recipe=recipe,
+            events=_progress_events(say),
+            resume=latest_checkpoint(teacher_dir) is not None,
+            max_steps=DEMO_TEACHER_STEPS,
+            cancel=cancel,
+        )
+        if result.output is None:
+            raise DemoCancelledError("the demo build was stopped while training the teacher")
+    _check(cancel)
+    detector_dir = home / "runs" / f"detector-{recipe_id}"
+    weights = detector_dir / DETECTOR_FILE
+    if not weights.is_file():
+        try:
+            weights = train_shapes_detector(
+                world, detector_dir, DEMO_DETECTOR, progress=say, cancel=cancel
+            )
+        except DetectorTrainingStoppedError as exc:
+            raise DemoCancelledError(f"the demo build was stopped: {exc}") from exc
+    _check(cancel)
+    detector = register_trained_detector(weights, DEMO_DETECTOR)
+    add_explain(bundle, teacher, detector=detector.name, progress=say)
 
 
 def demo_bundle() -> Path:
@@ -265,18 +378,21 @@ def demo_bundle() -> Path:
 
 
 def demo_model_is_current(home: Path, pretrain_steps: int = DEMO_PRETRAIN_STEPS) -> bool:
-    """Whether ``home`` holds a demo bundle trained by today's recipe for ``pretrain_steps``.
+    """Whether ``home`` holds a demo bundle trained by today's recipes for ``pretrain_steps``.
 
     Torch-free (the app asks before reopening a demo). Demos built before the recipe was recorded
-    count as stale: they are trained again.
+    count as stale: they are trained again; so are demos without today's ``explain/`` part (its
+    rebuild reuses the pretrained base model and only adds what is missing).
     """
     if not (demo_bundle() / "bundle.json").is_file():
         return False
     try:
-        recorded = json.loads((home / DEMO_MODEL_FILE).read_text(encoding="utf-8")).get("recipe")
+        recorded = json.loads((home / DEMO_MODEL_FILE).read_text(encoding="utf-8"))
+        recipe, explain = recorded.get("recipe"), recorded.get("explain")
     except (OSError, ValueError, AttributeError):
         return False
-    return recorded == pretrain_recipe_id(PretrainConfig(steps=pretrain_steps))
+    pretrained = recipe == pretrain_recipe_id(PretrainConfig(steps=pretrain_steps))
+    return pretrained and explain == explain_recipe_id()
 
 
 def _progress_events(say: Progress) -> EventSink:

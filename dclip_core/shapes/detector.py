@@ -17,6 +17,7 @@ import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from dclip_core.cancel import CancelToken
 from dclip_core.config.paths import atomic_write_bytes, atomic_write_text, get_paths
 from dclip_core.errors import TrainingError
 from dclip_core.models.detector import (
@@ -33,6 +34,10 @@ from dclip_core.shapes.world import ShapesWorld
 SHAPES_DETECTOR = "shapes-yolo"
 DATA_FILE = "data.yaml"
 DETECTOR_FILE = "detector.pt"
+
+
+class DetectorTrainingStoppedError(TrainingError):
+    """The detector's training was cancelled before its last epoch."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,10 +98,16 @@ def train_shapes_detector(
     config: DetectorConfig,
     *,
     progress: Callable[[str], None] | None = None,
+    cancel: CancelToken | None = None,
 ) -> Path:
     """Train YOLOv8n from its yaml on the world's boxes; returns ``<run_dir>/detector.pt``.
 
     The file is written last, so an interrupted training leaves nothing a later run would reuse.
+
+    Raises:
+        DetectorTrainingStoppedError: ``cancel`` was set (checked after every batch; the
+            training starts from scratch next time).
+        TrainingError: the training wrote no weights.
     """
     import torch
 
@@ -106,6 +117,13 @@ def train_shapes_detector(
     from ultralytics import YOLO
 
     model = YOLO("yolov8n.yaml", task="detect", verbose=False)
+    if cancel is not None:
+
+        def stop_when_cancelled(_trainer: object) -> None:
+            if cancel.cancelled:
+                raise DetectorTrainingStoppedError("the shapes detector's training was stopped")
+
+        model.add_callback("on_train_batch_end", stop_when_cancelled)
     say(f"training the shapes detector ({config.epochs} epochs, {config.scenes or 'all'} scenes)")
     threads = torch.get_num_threads()
     try:

@@ -182,14 +182,21 @@ class PointingCase:
     targets: tuple[int, int]
 
 
-def pointing_cases(folder: Path, count: int = POINTING_SCENES, seed: int = 0) -> list[PointingCase]:
+def pointing_cases(
+    folder: Path, count: int = POINTING_SCENES, seed: int = 0, whole_photo: bool = False
+) -> list[PointingCase]:
     """Pointing-game questions on the scenes of ``folder`` (seeded, the first ``count`` usable).
 
     A scene is usable when two of its objects have a colour-shape pair no other object of the
     scene has, so that "a red circle" names exactly one box. Two such objects are drawn and named
     in random order, each as ``"a {colour} {shape}"``.
+
+    Args:
+        whole_photo: put the whole photo first among the regions, as the explain runtime does
+            (a region that holds every object, and the answer to none).
     """
     rng = random.Random(seed)
+    sizes = {name: scene.image_size for name, scene in scenes_by_file(folder).items()}
     cases: list[PointingCase] = []
     for record in shapes_records(folder):
         if len(cases) >= count:
@@ -202,10 +209,15 @@ def pointing_cases(folder: Path, count: int = POINTING_SCENES, seed: int = 0) ->
             continue
         first, second = rng.sample(unique, 2)
         phrases = (f"a {labels[first]}", f"a {labels[second]}")
+        boxes = tuple(record.boxes)
+        if whole_photo:
+            size = float(sizes[record.path.name])
+            boxes = (BoxLabel(0.0, 0.0, size, size, "photo"), *boxes)
+            first, second = first + 1, second + 1
         cases.append(
             PointingCase(
                 path=record.path,
-                boxes=tuple(record.boxes),
+                boxes=boxes,
                 caption=f"{phrases[0]} and {phrases[1]}",
                 phrases=phrases,
                 targets=(first, second),
@@ -309,7 +321,12 @@ def pointing_game(
 
 
 def teacher_pointing(
-    teacher_path: Path, base: Any, regions: Any, world: ShapesWorld, count: int = POINTING_SCENES
+    teacher_path: Path,
+    base: Any,
+    regions: Any,
+    world: ShapesWorld,
+    count: int = POINTING_SCENES,
+    whole_photo: bool = False,
 ) -> PointingScores:
     """:func:`pointing_game` of a saved teacher on ``count`` test scenes of ``world``."""
     from dclip_core.models.teacher import load_teacher
@@ -320,6 +337,5 @@ def teacher_pointing(
     context = int(base.positional_embedding.shape[0])
     tokenizer = ClipTokenizer(ClipTokenizer.default_vocab_path(), context)
     text_encoder = FrozenTextEncoder.for_teacher(base, tokenizer, loaded.extra)
-    return pointing_game(
-        loaded.teacher, text_encoder, base, regions, pointing_cases(world.test_dir, count)
-    )
+    cases = pointing_cases(world.test_dir, count, whole_photo=whole_photo)
+    return pointing_game(loaded.teacher, text_encoder, base, regions, cases)

@@ -116,4 +116,65 @@ def test_tampered_explain_file_is_refused(student_bundle: tuple[Path, Path]) -> 
             load_manifest(target)
     finally:
         teacher_file.write_bytes(original)
-    assert json.loads((target / "bundle.json").read_text())["explain"]["span_mode"] == "tokens"
+    explain = json.loads((target / "bundle.json").read_text())["explain"]
+    # a teacher saved before span features and grounding existed: the paper's values
+    assert (explain["span_mode"], explain["span_features"], explain["grounding"]) == (
+        "tokens",
+        "token-states",
+        "none",
+    )
+
+
+def test_sentence_span_features_are_the_span_texts_through_the_exported_text_tower(
+    tmp_path: Path,
+) -> None:
+    """The ONNX contract of a ``span_features="sentence"`` teacher: each span's text through
+    ``explain/text.onnx`` (``embeddings``) is what training fed the teacher, and the teacher's
+    ONNX graph gives torch's attention on it."""
+    from dclip_core.models.text_features import FrozenTextEncoder
+    from dclip_core.runtime.tokenizer import ClipTokenizer
+
+    student = create_clip("test-tiny")
+    save_student(tmp_path / "student.safetensors", student, model="test-tiny", extra={})
+    torch.manual_seed(2)
+    teacher = CrossModalTeacher(32, heads=4).eval()
+    extra = {"span_mode": "phrases", "span_features": "sentence", "grounding": "contrastive"}
+    save_teacher(tmp_path / "teacher.safetensors", teacher, base_model="test-tiny", extra=extra)
+    target = tmp_path / "bundle"
+    export_student_bundle(
+        tmp_path / "student.safetensors", target, teacher_path=tmp_path / "teacher.safetensors"
+    )
+    explain = load_manifest(target).explain
+    assert explain is not None
+    assert (explain["span_mode"], explain["span_features"], explain["grounding"]) == (
+        "phrases",
+        "sentence",
+        "contrastive",
+    )
+
+    caption = "a small red circle left of a large blue star"
+    tokenizer = ClipTokenizer(ClipTokenizer.default_vocab_path(), 77)
+    torch_text = FrozenTextEncoder(create_clip("test-tiny"), tokenizer, "phrases", "sentence")
+    features = torch_text.encode([caption])
+    span_texts = [span.text for span in features.span_lists[0]]
+    text_session = ort.InferenceSession(
+        str(target / explain["span_encoder"]), providers=["CPUExecutionProvider"]
+    )
+    (onnx_spans,) = text_session.run(["embeddings"], {"input_ids": tokenizer(span_texts)})
+    np.testing.assert_allclose(onnx_spans, features.spans[0].numpy(), atol=1e-5)
+
+    regions = np.random.default_rng(0).normal(size=(1, 3, 32)).astype(np.float32)
+    feed = {
+        "spans": onnx_spans[None].astype(np.float32),
+        "span_mask": np.ones((1, len(span_texts)), dtype=bool),
+        "regions": regions,
+        "region_mask": np.ones((1, 3), dtype=bool),
+    }
+    teacher_session = ort.InferenceSession(
+        str(target / explain["teacher"]), providers=["CPUExecutionProvider"]
+    )
+    onnx_out = dict(zip(TEACHER_OUTPUTS, teacher_session.run(TEACHER_OUTPUTS, feed), strict=True))
+    with torch.no_grad():
+        region_mask = torch.from_numpy(feed["region_mask"])
+        ref = teacher(features.spans, features.span_mask, torch.from_numpy(regions), region_mask)
+    np.testing.assert_allclose(onnx_out["text_to_region"], ref.text_to_region, atol=1e-5)

@@ -117,7 +117,7 @@ def test_sentence_span_features_encode_each_span_as_its_own_caption(
     pooled = FrozenTextEncoder(model, tokenizer, "phrases").encode(captions)
     texts = ["a small red circle", "a large blue star", "a dog"]
     with torch.no_grad():
-        expected = model.encode_text(torch.from_numpy(tokenizer(texts)))
+        expected = model.encode_text(torch.from_numpy(tokenizer(texts)), normalize=True)
     torch.testing.assert_close(features.spans[0], expected[:2], atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(features.spans[1, 0], expected[2], atol=1e-5, rtol=1e-5)
     assert torch.all(features.spans[1, 1] == 0)

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from dclip_core.cancel import CancelToken
 from dclip_core.config import get_paths
+from dclip_core.errors import DemoCancelledError
 from dclip_core.shapes.demo import (
     DEMO_MODEL_FILE,
     build_demo,
@@ -31,15 +33,28 @@ def test_a_demo_model_of_another_recipe_or_step_count_is_trained_again(dclip_hom
     assert not demo_model_is_current(home, 3)
     first = _build(home, 3)
     assert any("training the demo model (3 steps" in line for line in first)
+    assert any("training the explain teacher" in line for line in first)
     assert demo_model_is_current(home, 3)
     assert not demo_model_is_current(home, 4)
+    # The bundle explains: a grounded teacher and the shapes detector (docs/adr/0017).
+    explain = json.loads((demo_bundle() / "bundle.json").read_text())["explain"]
+    assert (explain["span_features"], explain["grounding"]) == ("sentence", "contrastive")
+    assert explain["detector"]["name"].startswith("shapes-yolo-")
+    assert (demo_bundle() / "explain" / "teacher.onnx").is_file()
+
+    # A demo stamped before explain/ existed is brought up to date without pretraining again.
+    stamp = home / DEMO_MODEL_FILE
+    stamp.write_text(json.dumps({"recipe": json.loads(stamp.read_text())["recipe"]}))
+    assert not demo_model_is_current(home, 3)
+    upgraded = _build(home, 3)
+    assert not any("training the demo model" in line for line in upgraded)
+    assert demo_model_is_current(home, 3)
 
     again = _build(home, 3)
     assert any("using the demo model trained earlier" in line for line in again)
     assert not any("training the demo model" in line for line in again)
 
     # A demo built before the recipe was recorded (or whose record is unreadable) is stale.
-    stamp = home / DEMO_MODEL_FILE
     for broken in (None, "{not json", json.dumps(["a list"]), json.dumps({"recipe": "3-old"})):
         if broken is None:
             stamp.unlink()
@@ -57,3 +72,23 @@ def test_a_demo_model_of_another_recipe_or_step_count_is_trained_again(dclip_hom
     _build(home, 4)
     assert demo_model_is_current(home, 4)
     assert not demo_model_is_current(home, 3)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("phase", ["training the explain teacher", "training the shapes detector"])
+def test_the_explain_phases_stop_when_cancelled_and_the_next_build_finishes(
+    dclip_home: Path, phase: str
+) -> None:
+    home = get_paths().data_dir / "demo"
+    cancel = CancelToken()
+
+    def progress(line: str) -> None:
+        if line.startswith(phase):
+            cancel.cancel()
+
+    with pytest.raises(DemoCancelledError):
+        build_demo(home, pretrain_steps=3, world=TINY, progress=progress, cancel=cancel)
+    assert not demo_model_is_current(home, 3)
+    lines = _build(home, 3)
+    assert not any("training the demo model" in line for line in lines)  # the base was kept
+    assert demo_model_is_current(home, 3)
