@@ -17,7 +17,8 @@
 - ``detector.onnx`` — the YOLO detector with NMS, when one is given.
 
 ``bundle.json``'s ``explain`` entry names these files and carries the teacher's configuration, span
-mode, span features and grounding; the files are added to the bundle's sha256 list, so tampering is caught as for the rest.
+mode, span features and grounding; the files are added to the bundle's sha256 list, so tampering
+is caught as for the rest.
 """
 
 from __future__ import annotations
