@@ -3,12 +3,15 @@
 #   make test  - create .venv, install DCLIP with its dev tools, run linters, type checks,
 #                import contracts and the whole test suite (what CI runs)
 #   make test-fast - the same without tests marked slow (the edit-test loop, ~3 min)
+#   make package   - by hand, not in CI: the wheel + sdist and the PyInstaller builds in dist/
+#                    (slim and full, ~15-30 min on 2 cores); then packaging/smoke.sh tests them.
+#                    `make package VARIANTS="wheel slim"` builds fewer. See packaging/README.md.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.dclip-installed
 
-.PHONY: run test test-fast lint install clean
+.PHONY: run test test-fast lint install package clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,5 +35,14 @@ test: lint
 test-fast: lint
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -m "not slow"
 
+PACKAGE_STAMP := $(VENV)/.dclip-package-tools
+
+$(PACKAGE_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -e ".[dev,heif,package]"
+	touch $(PACKAGE_STAMP)
+
+package: $(PACKAGE_STAMP)
+	BUILD_PYTHON=$(BIN)/python PYTHON=$(PYTHON) packaging/build.sh $(VARIANTS)
+
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -17,6 +17,7 @@ silently unstyled.
 from __future__ import annotations
 
 import importlib.resources
+import importlib.util
 from pathlib import Path
 
 from dclip_core.errors import ConfigError
@@ -40,11 +41,17 @@ def resources_dir() -> Path:
             f"DCLIP's resources (the package {RESOURCES_PACKAGE}) are not installed: install "
             "DCLIP (`pip install dclip`, or `pip install -e .` / `make install` in a checkout)"
         ) from None
-    if not isinstance(root, Path) or not root.is_dir():
-        raise ConfigError(
-            f"DCLIP's resources are not a folder on disk ({root}): install DCLIP unzipped"
-        )
-    return root
+    if isinstance(root, Path) and root.is_dir():
+        return root
+    # PyInstaller keeps the package's code in its archive and its data files in a folder, and
+    # answers with a MultiplexedPath over both: the folder is the package's search location.
+    spec = importlib.util.find_spec(RESOURCES_PACKAGE)
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        if Path(location).is_dir():
+            return Path(location)
+    raise ConfigError(
+        f"DCLIP's resources are not a folder on disk ({root}): install DCLIP unzipped"
+    )
 
 
 def resource_path(relative: str) -> Path:
