@@ -9,7 +9,7 @@ does) — and the benchmark reports:
 2. the overlap of their top 10 for every query (1.0: the same ten images, in any order);
 3. the mean cosine between the two image vectors of each photo.
 
-The rule that uses these numbers is in docs/adr/0019-indexing-at-the-machines-limit.md.
+The rule that uses these numbers is in docs/adr/0020-indexing-at-the-machines-limit.md.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ its threads and waits for the slowest, so one thread that loses its core to a de
 rest. With the decoders "nice", the model runs at full speed whenever it has work and the
 decoders fill every moment it does not (between operators, between batches, while it waits for
 the next batch): the cores stay busy without the two fighting. With CUDA the model needs little
-CPU and the decoders keep normal priority (docs/adr/0018-indexing-at-the-machines-limit.md).
+CPU and the decoders keep normal priority (docs/adr/0020-indexing-at-the-machines-limit.md).
 """
 
 from __future__ import annotations
