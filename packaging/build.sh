@@ -22,7 +22,7 @@ mkdir -p build/package dist
 say() { printf '\n== %s\n' "$*"; }
 
 say "wheel and sdist"
-rm -rf dist/dclip-*.whl dist/dclip-*.tar.gz
+rm -f dist/dclip-[0-9]*.whl dist/dclip-[0-9]*.tar.gz  # not the builds' archives
 "$BUILD_PYTHON" -m build --outdir dist . >build/package-wheel.log 2>&1 \
     || { tail -30 build/package-wheel.log; exit 1; }
 WHEEL=$(ls dist/dclip-*.whl)
