@@ -156,6 +156,9 @@ class _TextPrinter:
         elif name == "warning":
             lines = [f"warning: {event['message']}"]
         elif name == "stage":
+            # The check speaks for itself (and a refused one in the error line alone).
+            if event["stage"] == "check" or event["status"] == "done":
+                return
             lines = [f"== {event['stage']} ({event['status']})"]
         elif name == "estimate":
             lines = [f"estimate: {event['text']}"]

@@ -76,7 +76,11 @@ def judge(
         retention = student["zero_shot_top1"] / base["zero_shot_top1"]
     gains = [k for k in changes if changes[k] > noise[k]]
     losses = [k for k in changes if changes[k] < -noise[k]]
-    facts = [f"{names[k]} {changes[k]:+.1f} points" for k in changes]
+    facts = [
+        f"{names[k]} {changes[k]:+.1f} points"
+        + ("" if abs(changes[k]) > noise[k] else f" (within chance, ±{noise[k]:.1f})")
+        for k in changes
+    ]
     where = f"on your {photos} held-out photos"
     kept = f", zero-shot kept {100 * retention:.0f}%" if retention is not None else ""
     measured = ", ".join(facts)
@@ -92,9 +96,5 @@ def judge(
     elif losses:
         text = f"worse: {measured} {where}{kept}: keep the current model"
     else:
-        noise_text = ", ".join(f"±{noise[k]:.1f}" for k in changes)
-        text = (
-            f"no gain: keep the current model ({measured} {where}, within chance: {noise_text}"
-            f"{kept})"
-        )
+        text = f"no gain: keep the current model ({measured} {where}{kept})"
     return Verdict(False, text, changes, noise, retention)
