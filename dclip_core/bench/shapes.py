@@ -240,6 +240,7 @@ def run_shapes_benchmark(
                     "pointing": pointing["attention"],
                     "pointing_span_vector": pointing["span_vector"],
                     "pointing_tv": pointing["attention_tv"],
+                    "pointing_mass": pointing["attention_mass"],
                 }
             )
             say(f"seed {seed} teacher-{name}: {diagnostics[name][-1]}")
@@ -332,17 +333,18 @@ def format_table(result: dict[str, Any]) -> str:
 
 def format_pointing(result: dict[str, Any]) -> str:
     """A markdown table of each teacher's pointing game (mean over seeds) beside the baselines."""
-    lines = ["| teacher | pointing | span vectors | TV between spans |", "|---|---|---|---|"]
+    keys = ("pointing", "pointing_span_vector", "pointing_tv", "pointing_mass")
+    lines = [
+        "| teacher | pointing | span vectors | TV between spans | mass on target |",
+        "|---|---|---|---|---|",
+    ]
     for name, runs in result["teachers"].items():
-        cells = [
-            f"{np.mean([r[key] for r in runs]):.2f}"
-            for key in ("pointing", "pointing_span_vector", "pointing_tv")
-        ]
+        cells = [f"{np.mean([r.get(key, np.nan) for r in runs]):.2f}" for key in keys]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     baselines = result.get("pointing_baselines", {})
     for name in ("similarity", "random"):
         if name in baselines:
-            lines.append(f"| ({name}) | {baselines[name]:.2f} | | |")
+            lines.append(f"| ({name}) | {baselines[name]:.2f} | | | |")
     return "\n".join(lines)
 
 

@@ -240,6 +240,8 @@ class PointingScores:
         random: what a uniformly random region scores (mean of 1 / regions).
         attention_tv: mean total-variation distance between the two phrases' attention maps of a
             caption (0: both look at the same thing — a per-region prior, not localisation).
+        attention_mass: mean attention a phrase gives the region it names (1 / regions for a
+            flat map, 1 for a map a visualizer paints on that object alone).
         cases: scenes asked.
     """
 
@@ -248,6 +250,7 @@ class PointingScores:
     similarity: float
     random: float
     attention_tv: float
+    attention_mass: float
     cases: int
 
     def to_json(self) -> dict[str, float]:
@@ -290,7 +293,7 @@ def pointing_game(
     teacher.train(was_training)
     attention = out.text_to_region.mean(dim=(1, 2))  # [B, Nt, Nr]
     hits = {"attention": 0, "span_vector": 0, "similarity": 0}
-    chance, distances = 0.0, []
+    chance, mass, distances = 0.0, 0.0, []
     for i, case in enumerate(cases):
         n_regions = len(rows[i])
         crops = torch.nn.functional.normalize(region_batch[i, :n_regions], dim=-1)
@@ -308,6 +311,7 @@ def pointing_game(
             hits["span_vector"] += int((crops @ vector).argmax()) == target
             hits["similarity"] += int((crops @ phrase_vectors[i, k]).argmax()) == target
             chance += 1.0 / n_regions
+            mass += float(heat[target])
         distances.append(0.5 * float((maps[0] - maps[1]).abs().sum()))
     asked = 2 * len(cases)
     return PointingScores(
@@ -316,6 +320,7 @@ def pointing_game(
         similarity=hits["similarity"] / asked,
         random=chance / asked,
         attention_tv=float(np.mean(distances)),
+        attention_mass=mass / asked,
         cases=len(cases),
     )
 
