@@ -4,7 +4,7 @@
 #                import contracts and the whole test suite (what CI runs)
 #   make test-fast - the same without tests marked slow (the edit-test loop, ~3 min)
 #   make package   - by hand, not in CI: the wheel + sdist and the PyInstaller builds in dist/
-#                    (slim and full, ~15-30 min on 2 cores); then packaging/smoke.sh tests them.
+#                    (slim and full, ~6-10 min on 2 cores); then packaging/smoke.sh tests them.
 #                    `make package VARIANTS="wheel slim"` builds fewer. See packaging/README.md.
 PYTHON ?= python3
 VENV ?= .venv

@@ -4,6 +4,7 @@
 #
 #   packaging/smoke.sh                   every build that `make package` left in dist/
 #   packaging/smoke.sh dist/dclip-slim   that build only
+#   REPEATS=5 packaging/smoke.sh         start-up timings as the median of 5 runs
 #
 # For each build: `dclip --version`; index six photos (JPEG, PNG, HEIC) with the test-tiny bundle;
 # a search that must return them; an explanation (`dclip explain --json`); the app started
@@ -24,11 +25,18 @@ trap 'rm -rf "$WORK"' EXIT
 export QT_QPA_PLATFORM=offscreen YOLO_OFFLINE=1
 say() { printf '\n== %s\n' "$*"; }
 fail() { echo "smoke: FAILED: $*" >&2; exit 1; }
-# elapsed LABEL COMMAND...: run it quietly and print "LABEL: seconds" (its stderr when it fails).
+# elapsed LABEL COMMAND...: run it quietly REPEATS times (default 1) and print "LABEL: median
+# seconds" (its stderr when it fails). The first run after a build or a fixture is the cold one.
+REPEATS=${REPEATS:-1}
 elapsed() {
-    local label=$1 start=$EPOCHREALTIME; shift
-    "$@" >/dev/null 2>"$WORK/elapsed.err" || { cat "$WORK/elapsed.err" >&2; return 1; }
-    awk -v l="$label" -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN{printf "%s: %.2f s\n", l, b-a}'
+    local label=$1 times=() start i; shift
+    for ((i = 0; i < REPEATS; i++)); do
+        start=$EPOCHREALTIME
+        "$@" >/dev/null 2>"$WORK/elapsed.err" || { cat "$WORK/elapsed.err" >&2; return 1; }
+        times+=("$(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN{print b-a}')")
+    done
+    printf '%s\n' "${times[@]}" | sort -g | awk -v l="$label" -v n="$REPEATS" \
+        '{t[NR]=$1} END{printf "%s: %.2f s (median of %d; %.2f-%.2f)\n", l, t[int((NR+1)/2)], n, t[1], t[NR]}'
 }
 
 say "fixture (bundle with explain/, photos, settings)"
@@ -38,9 +46,9 @@ say "baseline: the same start-up timings from the development environment (.venv
 cp -r "$WORK/fixture/home" "$WORK/baseline-home"
 DEV_BIN=$(dirname "$DEV_PYTHON")
 DCLIP_HOME=$WORK/baseline-home "$DEV_BIN/dclip" index "$WORK/fixture/photos" >/dev/null 2>&1
-elapsed "cold dclip --version" "$DEV_BIN/dclip" --version
-DCLIP_HOME=$WORK/baseline-home elapsed "cold dclip search" "$DEV_BIN/dclip" search "a blue square" --limit 3
-elapsed "cold app (start, window on screen, library opened, quit)" \
+elapsed "start: dclip --version" "$DEV_BIN/dclip" --version
+DCLIP_HOME=$WORK/baseline-home elapsed "start: dclip search" "$DEV_BIN/dclip" search "a blue square" --limit 3
+elapsed "start: app (start, window on screen, library opened, quit)" \
     "$DEV_PYTHON" packaging/app_check.py --home "$WORK/baseline-home" --seconds 0
 
 for build in "${BUILDS[@]}"; do
@@ -54,7 +62,7 @@ for build in "${BUILDS[@]}"; do
     say "$name ($(du -sh "$build" | cut -f1))"
 
     echo -n "version: "; "$dclip" --version
-    elapsed "cold dclip --version" "$dclip" --version
+    elapsed "start: dclip --version" "$dclip" --version
 
     "$dclip" index "$WORK/fixture/photos" 2>&1 | tail -1
     "$dclip" status --json | python3 -c '
@@ -70,7 +78,7 @@ assert len(results) == 6, results
 assert {r["path"].rsplit(".", 1)[1] for r in results} >= {"jpg", "png"}, results
 print(f"search: {len(results)} results, top {results[0]['path'].rsplit('/', 1)[1]}")
 PY
-    elapsed "cold dclip search" "$dclip" search "a blue square" --limit 3
+    elapsed "start: dclip search" "$dclip" search "a blue square" --limit 3
 
     if "$dclip" --help | grep -q '^ *explain '; then
         "$dclip" explain "$WORK/fixture/photos/red-circle.jpg" "a red circle" \
@@ -89,7 +97,7 @@ PY
     "$app" __dclip-app-check__ --home "$run/home" --seconds 3 --expect-library >"$run/app.json" \
         2>"$run/app.err" || { cat "$run/app.json" "$run/app.err"; fail "$name: the app check"; }
     python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print("app:", {k: r[k] for k in ("icon", "icon_has_pixels", "stylesheet_chars", "page", "shown_s")}, "heic in Qt:", "heic" in r["image_formats"])' "$run/app.json"
-    elapsed "cold app (start, window on screen, library opened, quit)" \
+    elapsed "start: app (start, window on screen, library opened, quit)" \
         "$app" __dclip-app-check__ --home "$run/home" --seconds 0
 
     [[ $("$app" __dclip-cli__ --version) == "dclip "* ]] || fail "$name: hidden CLI subcommand"
@@ -101,7 +109,7 @@ PY
             || { cat "$run/export.err"; fail "$name: export should say it needs the full build"; }
         echo "export: refused with the slim-build message (exit 3)"
     else
-        elapsed "dclip export --model test-tiny" "$dclip" export --model test-tiny \
+        REPEATS=1 elapsed "dclip export --model test-tiny" "$dclip" export --model test-tiny \
             --out "$run/exported" || fail "$name: export"
         [[ -f $run/exported/bundle.json ]] || fail "$name: export wrote no bundle.json"
         echo "export: test-tiny bundle written by the frozen torch"
