@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QByteArray, QSettings, Qt
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QApplication,
     QLabel,
@@ -26,6 +26,7 @@ from dclip_app.desktop import copy_paths, open_with_system_viewer, reveal_in_fil
 from dclip_app.detail_pane import PREVIEW_EDGE, DetailPane
 from dclip_app.first_run import FirstRunPanel
 from dclip_app.library_service import LibraryService
+from dclip_app.main_menus import build_menus
 from dclip_app.model_setup import model_state
 from dclip_app.resources import icon
 from dclip_app.results_model import SearchHit
@@ -146,55 +147,18 @@ class MainWindow(QMainWindow):
     # --- wiring ------------------------------------------------------------------------------
 
     def _build_menu(self) -> None:
-        file_menu = self.menuBar().addMenu("&Library")
-        self.add_folder_action = _action(
-            self, "Add folder…", "folder-add", QKeySequence.StandardKey.Open
-        )
-        self.add_folder_action.triggered.connect(self.sidebar.choose_folder)
-        self.rescan_action = _action(self, "Rescan folders", "rescan", QKeySequence("F5"))
-        self.rescan_action.triggered.connect(self.service.rescan)
-        self.settings_action = _action(
-            self, "Settings…", "settings", QKeySequence.StandardKey.Preferences
-        )
-        self.settings_action.triggered.connect(self.open_settings)
-        self.quit_action = _action(self, "Quit", None, QKeySequence.StandardKey.Quit)
-        self.quit_action.triggered.connect(self.close)
-        self.regions_action = QAction("Find small things (index crops too)", self)
-        self.regions_action.setCheckable(True)
-        self.regions_action.setToolTip(
-            "Also embed four overlapping crops of every photo: small things and the edges of "
-            "wide photos are found, and results outline where they matched. Indexing takes "
-            "about four times longer; switching re-indexes every photo."
-        )
-        self.regions_action.setStatusTip(self.regions_action.toolTip())
-        self.regions_action.toggled.connect(self._regions_toggled)
-        for action in (
-            self.add_folder_action,
-            self.rescan_action,
-            self.regions_action,
-            self.settings_action,
-        ):
-            file_menu.addAction(action)
-        file_menu.addSeparator()
-        file_menu.addAction(self.quit_action)
-
-        edit_menu = self.menuBar().addMenu("&Search")
-        self.find_action = _action(self, "Search", "search", QKeySequence.StandardKey.Find)
-        self.find_action.triggered.connect(self._focus_search)
-        self.copy_action = _action(self, "Copy path", "copy", QKeySequence.StandardKey.Copy)
-        self.copy_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-        self.copy_action.triggered.connect(self._copy_selected)
-        self.results.view.addAction(self.copy_action)
-        self.similar_action = _action(self, "Find similar", "similar", QKeySequence("Ctrl+L"))
-        self.similar_action.triggered.connect(self._similar_to_current)
-        self.explain_action = _action(self, "Why this match?", "help", QKeySequence("Ctrl+E"))
-        self.explain_action.setStatusTip(
-            "How the query's words and the photo's regions attend to each other"
-        )
-        self.explain_action.triggered.connect(self._explain_current)
-        for action in (self.find_action, self.copy_action, self.similar_action):
-            edit_menu.addAction(action)
-        edit_menu.addAction(self.explain_action)
+        self.menu_actions = build_menus(self)
+        actions = self.menu_actions
+        actions.add_folder.triggered.connect(self.sidebar.choose_folder)
+        actions.rescan.triggered.connect(self.service.rescan)
+        actions.settings.triggered.connect(self.open_settings)
+        actions.quit.triggered.connect(self.close)
+        actions.regions.toggled.connect(self._regions_toggled)
+        actions.find.triggered.connect(self._focus_search)
+        actions.copy.triggered.connect(self._copy_selected)
+        self.results.view.addAction(actions.copy)
+        actions.similar.triggered.connect(self._similar_to_current)
+        actions.explain.triggered.connect(self._explain_current)
 
     def _connect(self) -> None:
         service = self.service
@@ -260,13 +224,13 @@ class MainWindow(QMainWindow):
     def _show_region_layout(self) -> None:
         """Tick "Find small things" when the library's vectors have regions; while an indexing
         run is going the choice cannot change (the next run would not know of it)."""
-        blocked = self.regions_action.blockSignals(True)
-        self.regions_action.setChecked(self.service.region_layout() != "none")
-        self.regions_action.blockSignals(blocked)
-        self.regions_action.setEnabled(not self.service.indexing)
+        blocked = self.menu_actions.regions.blockSignals(True)
+        self.menu_actions.regions.setChecked(self.service.region_layout() != "none")
+        self.menu_actions.regions.blockSignals(blocked)
+        self.menu_actions.regions.setEnabled(not self.service.indexing)
 
     def _regions_toggled(self, checked: bool) -> None:
-        self.regions_action.setEnabled(False)
+        self.menu_actions.regions.setEnabled(False)
         self.service.start_indexing(regions="grid" if checked else "none")
 
     def _index_progress(self, progress: IndexProgress) -> None:
@@ -461,16 +425,3 @@ class MainWindow(QMainWindow):
         finally:
             QApplication.restoreOverrideCursor()
         event.accept()
-
-
-def _action(
-    parent: QWidget,
-    text: str,
-    icon_name: str | None,
-    shortcut: QKeySequence | QKeySequence.StandardKey,
-) -> QAction:
-    action = QAction(text, parent)
-    if icon_name:
-        action.setIcon(icon(icon_name))
-    action.setShortcut(shortcut)
-    return action

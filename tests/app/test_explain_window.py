@@ -292,7 +292,7 @@ def test_why_this_match_opens_from_a_search_result(
     first = window.results.model.hits[0]
     assert window.detail.explain_button.isEnabled()
 
-    window.explain_action.trigger()  # Ctrl+E, the Search menu
+    window.menu_actions.explain.trigger()  # Ctrl+E, the Search menu
     explainer_window = window.explain_window
     assert explainer_window is not None
     qtbot.waitUntil(lambda: explainer_window.explanation is not None, timeout=60_000)

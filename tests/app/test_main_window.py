@@ -228,7 +228,7 @@ def test_find_small_things_reindexes_with_crops_and_results_say_where(
     qtbot: QtBot, window: MainWindow, photo_library: Path
 ) -> None:
     add_and_index(qtbot, window, photo_library)
-    action = window.regions_action
+    action = window.menu_actions.regions
     assert action.isEnabled()
     assert not action.isChecked()
 

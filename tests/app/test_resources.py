@@ -23,9 +23,9 @@ def icon_names_used_by_the_app() -> set[str]:
 
 
 def _action_icon_arguments() -> str:
-    """The main window passes icon names to ``_action(self, text, "name", …)``: those too."""
-    text = (REPO / "dclip_app" / "main_window.py").read_text("utf-8")
-    return "\n".join(re.findall(r"_action\(\s*self,\s*\"[^\"]*\",\s*(\"[\w-]+\")", text))
+    """The menus pass icon names to ``_action(window, text, "name", …)``: those too."""
+    text = (REPO / "dclip_app" / "main_menus.py").read_text("utf-8")
+    return "\n".join(re.findall(r"_action\(\s*window,\s*\"[^\"]*\",\s*(\"[\w-]+\")", text))
 
 
 def test_the_resources_have_every_icon_the_app_uses() -> None:
