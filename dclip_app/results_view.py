@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
     QStyleOptionViewItem,
     QWidget,
 )
+from shiboken6 import isValid
 
 from dclip_app.resources import icon
 from dclip_app.results_model import (
@@ -223,13 +224,13 @@ class ResultsView(QListView):
         self._repaint_timer.setSingleShot(True)
         self._repaint_timer.setInterval(30)
         self._repaint_timer.timeout.connect(self.viewport().update)
-        # A bound slot, not a lambda: Qt drops the connection when this view is deleted, while
-        # the thumbnail loader may still deliver (a lambda would start a deleted timer).
-        delegate.thumbnails.ready.connect(self._thumbnail_arrived)
+        # The thumbnail cache may outlive this view and still deliver: the lambda checks the view
+        # is alive. (A bound-method slot, or a lambda holding the timer, made PySide6 abort at
+        # interpreter exit, in garbage collection.)
+        delegate.thumbnails.ready.connect(
+            lambda _key: self._repaint_timer.start() if isValid(self) else None
+        )
         self.doubleClicked.connect(self._open_index)
-
-    def _thumbnail_arrived(self, _key: object) -> None:
-        self._repaint_timer.start()
 
     def setModel(self, model: QAbstractItemModel | None) -> None:  # noqa: N802
         super().setModel(model)
@@ -250,9 +251,16 @@ class ResultsView(QListView):
         return max(1, self.viewport().width() // CELL_SIZE.width())
 
     def _sync_columns(self) -> None:
+        """Fit the grid to the width; the current result stays current across the re-layout
+        (a model reset, which would otherwise drop it and empty the detail pane)."""
         model = self.model()
-        if isinstance(model, ResultsModel):
-            model.set_columns(self.columns_that_fit())
+        if not isinstance(model, ResultsModel):
+            return
+        current = self.current_hit()
+        model.set_columns(self.columns_that_fit())
+        if current is not None and self.current_hit() is not current:
+            position = model.hits.index(current)
+            self.setCurrentIndex(model.index(model.row_of_hit(position), 0))
 
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802
         super().resizeEvent(event)

@@ -86,6 +86,23 @@ def test_separator_fills_exactly_one_grid_row(
     )
 
 
+def test_the_current_result_stays_current_when_the_grid_reflows(
+    qtbot: QtBot, grid: tuple[ResultsView, ResultsModel]
+) -> None:
+    view, model = grid
+    model.set_results(hits(30, relevant=7), separate_irrelevant=True)
+    ninth = model.row_of_hit(8)
+    view.setCurrentIndex(model.index(ninth, 0))
+    chosen = view.current_hit()
+    assert chosen is not None
+    assert chosen.rank == 9
+
+    view.resize(3 * CELL_SIZE.width() + 40, 700)  # fewer columns: the rows are rebuilt
+    qtbot.waitUntil(lambda: model.columns == view.columns_that_fit())
+    assert model.row_of_hit(8) != ninth  # the separator moved, so the hit's row did too
+    assert view.current_hit() is chosen
+
+
 def test_no_separator_when_all_or_none_relevant_or_sorted_by_date(
     grid: tuple[ResultsView, ResultsModel],
 ) -> None:
