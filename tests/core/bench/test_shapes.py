@@ -87,4 +87,5 @@ def test_methods_option_runs_only_those_fine_tunes_and_their_teachers(
     assert set(result["methods"]) == {"plain", "dclip-grounded"}
     assert set(result["teachers"]) == {"phrases", "grounded"}
     assert "| grounded |" in format_pointing(result)
-    assert main([*args, "--methods", "dclip-nothing"]) == 2
+    assert main([*args, "--methods", "dclip-nothing"]) != 0
+    assert "unknown ['dclip-nothing']" in capsys.readouterr().err
