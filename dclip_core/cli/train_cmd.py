@@ -17,8 +17,8 @@ from dclip_core.cli import command
 from dclip_core.errors import ConfigError, DatasetError
 
 DATA_HELP = (
-    "training data as FORMAT=PATH[,images=DIR] (formats: folder, coco, karpathy, flickr30k, cc); "
-    "repeat to combine datasets"
+    "training data as FORMAT=PATH[,images=DIR] (formats: folder, coco, karpathy, flickr30k, cc, "
+    "library — PATH a folder of the library, its annotations); repeat to combine datasets"
 )
 # A stopped run is not a success: 128 + the signal's number, as a shell reports a process killed by
 # it (scripts and the wizard can tell a stop from a finished run); any other stop (a cancel) is 130.
