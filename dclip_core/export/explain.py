@@ -185,6 +185,9 @@ def add_explain(
         # Teachers saved before these keys existed were fed token states and had no grounding.
         "span_features": loaded.extra.get("span_features", "token-states"),
         "grounding": loaded.extra.get("grounding", "none"),
+        # How long the teacher trained (None: not recorded): the explain runtime labels an
+        # untrained teacher's attention as such.
+        "teacher_steps": _steps(loaded.extra.get("steps")),
         "crop_encoder": crop_encoder,
         "span_encoder": span_encoder,
         "crop_preprocess": spec.preprocess.to_json(),
@@ -209,3 +212,11 @@ def _export_detector(name: str, path: Path, say: Progress) -> dict[str, Any]:
     detector = create_detector(name)
     export_detector_onnx(detector, path)
     return {"file": f"{EXPLAIN_DIR}/detector.onnx", "name": name, "imgsz": detector.imgsz}
+
+
+def _steps(value: object) -> int | None:
+    """A teacher file's recorded step count (an int, or its text in older files), else None."""
+    try:
+        return int(value) if isinstance(value, int | float | str) else None
+    except ValueError:
+        return None

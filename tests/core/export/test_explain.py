@@ -123,6 +123,19 @@ def test_tampered_explain_file_is_refused(student_bundle: tuple[Path, Path]) -> 
         "token-states",
         "none",
     )
+    assert explain["teacher_steps"] is None  # saved without a step count: not recorded
+
+
+def test_the_teachers_training_steps_are_recorded(
+    student_bundle: tuple[Path, Path], tmp_path: Path
+) -> None:
+    _, folder = student_bundle
+    torch.manual_seed(2)
+    trained = tmp_path / "teacher.safetensors"
+    save_teacher(trained, CrossModalTeacher(32), base_model="test-tiny", extra={"steps": 300})
+    target = tmp_path / "bundle"
+    export_student_bundle(folder / "student.safetensors", target, teacher_path=trained)
+    assert json.loads((target / "bundle.json").read_text())["explain"]["teacher_steps"] == 300
 
 
 def test_sentence_span_features_are_the_span_texts_through_the_exported_text_tower(
