@@ -153,10 +153,7 @@ def summary(rows: list[QueryRow]) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     from dclip_core.bench.regions import demo_inputs
 
-    bundle, photos = args.bundle, args.photos
-    if bundle is None or photos is None:
-        demo_bundle, demo_photos = demo_inputs()
-        bundle, photos = bundle or demo_bundle, photos or demo_photos
+    bundle, photos = demo_inputs(args.bundle, args.photos)
     rows = measure_cutoff(bundle, photos, args.regions, args.sensitivity)
     totals = summary(rows)
     if args.json:

@@ -269,10 +269,7 @@ def measure_latency(bundle: Path, repeats: int, threads: int) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     from dclip_core.bench.regions import demo_inputs
 
-    bundle, photos = args.bundle, args.photos
-    if bundle is None or photos is None:
-        demo_bundle, demo_photos = demo_inputs()
-        bundle, photos = bundle or demo_bundle, photos or demo_photos
+    bundle, photos = demo_inputs(args.bundle, args.photos)
     rows, info = pointing_game(bundle, photos, args.regions, args.limit, args.threads)
     latency = None
     if args.latency or args.latency_bundle:

@@ -67,15 +67,18 @@ def colour_shape_truth(photos: Path) -> dict[str, frozenset[str]]:
     }
 
 
-def demo_inputs() -> tuple[Path, Path]:
-    """The demo's bundle and photos, built under the demo home if missing (as ``dclip demo``)."""
+def demo_inputs(bundle: Path | None = None, photos: Path | None = None) -> tuple[Path, Path]:
+    """``bundle`` and ``photos`` as given; what is missing is the demo's (built under the demo
+    home if needed, as ``dclip demo`` does)."""
+    if bundle is not None and photos is not None:
+        return bundle, photos
     from dclip_core.config.paths import HOME_ENV
     from dclip_core.shapes.demo import build_demo, demo_home
 
     home = demo_home()
     os.environ[HOME_ENV] = str(home)  # the demo's bundle lives in the demo's own home
     demo = build_demo(home, progress=lambda line: print(f"demo: {line}", file=sys.stderr))
-    return demo.bundle, demo.photos
+    return bundle or demo.bundle, photos or demo.photos
 
 
 def measure_layout(bundle: Path, photos: Path, layout: str) -> dict[str, Any]:
@@ -117,10 +120,7 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit(
             f"dclip bench regions: unknown layouts {unknown}; expected some of {sorted(LAYOUTS)}"
         )
-    bundle, photos = args.bundle, args.photos
-    if bundle is None or photos is None:
-        demo_bundle, demo_photos = demo_inputs()
-        bundle, photos = bundle or demo_bundle, photos or demo_photos
+    bundle, photos = demo_inputs(args.bundle, args.photos)
     rows = [measure_layout(bundle, photos, layout) for layout in layouts]
     result = {"bundle": str(bundle), "photos": str(photos), "layouts": rows}
     if args.json:

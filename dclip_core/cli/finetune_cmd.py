@@ -94,21 +94,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(handler=run)
 
 
-def _set_values(pairs: list[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise ConfigError(f"--set {pair!r}: expected KEY=VALUE, e.g. student.lr=1e-5")
-        section, dot, name = key.partition(".")
-        if dot:
-            out.setdefault(section, {})[name] = value
-        else:
-            out[key] = value
-    return out
-
-
 def _options(args: argparse.Namespace) -> Any:
+    from dclip_core.cli.train_cmd import parse_set_values
     from dclip_core.config import load_settings
     from dclip_core.finetune.run_folder import FinetuneOptions
     from dclip_core.train.recipes import load_recipe
@@ -119,7 +106,7 @@ def _options(args: argparse.Namespace) -> Any:
         )
     if not 0.0 < args.held_out < 1.0:
         raise ConfigError(f"--held-out {args.held_out}: give a fraction between 0 and 1, e.g. 0.2")
-    overrides = _set_values(args.set)
+    overrides = parse_set_values(args.set)
     data = overrides.setdefault("data", {})
     if args.regions is not None:
         data["region_source"] = args.regions

@@ -150,7 +150,8 @@ def parse_data_spec(spec: str) -> tuple[str, Path, Path | None]:
     return fmt.strip(), Path(path_text).expanduser(), images
 
 
-def _set_values(pairs: list[str]) -> dict[str, Any]:
+def parse_set_values(pairs: list[str]) -> dict[str, Any]:
+    """``--set section.key=value`` pairs as recipe overrides (values parsed by the recipe)."""
     out: dict[str, Any] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
@@ -166,7 +167,7 @@ def _set_values(pairs: list[str]) -> dict[str, Any]:
 
 def recipe_overrides(args: argparse.Namespace, stage: str) -> dict[str, Any]:
     """Recipe overrides from ``--set`` and the explicit flags (flags win)."""
-    overrides = _set_values(args.set)
+    overrides = parse_set_values(args.set)
     section = overrides.setdefault(stage, {})
     for flag, key in (
         ("epochs", "epochs"),
