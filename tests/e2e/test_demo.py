@@ -45,7 +45,7 @@ def test_second_demo_run_reuses_the_trained_model(
     assert "training the demo model" not in again.stderr
     assert (demo.bundle / "bundle.json").stat().st_mtime_ns == bundle_stamp
     # Nothing changed on disk, so nothing is embedded again.
-    assert "0 embedded" in again.stderr
+    assert "300 demo photos indexed (0 new)" in again.stderr
     scenes = scenes_by_file(demo.photos)
     assert len(scenes) == 300
 
