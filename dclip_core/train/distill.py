@@ -35,16 +35,12 @@ from dclip_core.train.batching import CaptionedRecord, Example
 from dclip_core.train.checkpoint import save_weights
 from dclip_core.train.distributed import DistContext, init_distributed
 from dclip_core.train.events import EventSink
-from dclip_core.train.loop import TrainingLoop
+from dclip_core.train.loop import TrainingResult
 from dclip_core.train.losses import LossTerms, hybrid_loss
 from dclip_core.train.recipes import Recipe, StudentRecipe, get_recipe
-from dclip_core.train.runs import split_train_val, start_or_resume
-from dclip_core.train.teacher_trainer import (
-    RegionLookup,
-    StageResult,
-    loop_config,
-    region_batch,
-)
+from dclip_core.train.runs import start_or_resume
+from dclip_core.train.stage import StageResult, run_stage
+from dclip_core.train.teacher_trainer import RegionLookup, region_batch
 
 STUDENT_FILE = "student.safetensors"
 STUDENT_FORMAT = "dclip-student/1"
@@ -242,22 +238,8 @@ def train_student(
     task = StudentTask(
         student, teacher, text_encoder, regions, spec.preprocess, recipe.student, ctx.device
     )
-    train_set, val_set = split_train_val(records, recipe.data.val_fraction, recipe.seed)
-    loop = TrainingLoop(
-        task,
-        train_set,
-        val_set,
-        loop_config(recipe, "student", max_steps),
-        run_dir,
-        events,
-        ctx,
-        meta={"model": model, "recipe": recipe.name, "teacher": str(teacher_path)},
-    )
-    if checkpoint is not None:
-        loop.restore(checkpoint)
-    result = loop.run(cancel)
-    output: Path | None = None
-    if result.status == "done" and ctx.is_main:
+
+    def save(result: TrainingResult) -> Path:
         output = run_dir / STUDENT_FILE
         save_student(
             output,
@@ -270,15 +252,21 @@ def train_student(
                 "steps": result.position.step,
             },
         )
-        events.emit("done", stage="student", output=str(output), steps=result.position.step)
-    return StageResult(
-        status=result.status,
+        return output
+
+    return run_stage(
+        "student",
+        task,
+        records,
+        recipe=recipe,
         run_dir=run_dir,
-        output=output,
-        history=result.history,
-        val_history=result.val_history,
-        last_checkpoint=result.last_checkpoint,
-        stop_signal=result.stop_signal,
+        checkpoint=checkpoint,
+        events=events,
+        ctx=ctx,
+        meta={"model": model, "recipe": recipe.name, "teacher": str(teacher_path)},
+        save=save,
+        max_steps=max_steps,
+        cancel=cancel,
     )
 
 

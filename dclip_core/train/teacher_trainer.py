@@ -10,7 +10,6 @@ span's attention point at the region it names (:func:`~dclip_core.train.losses.g
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -28,7 +27,7 @@ from dclip_core.runtime.tokenizer import ClipTokenizer
 from dclip_core.train.batching import CaptionedRecord, Example
 from dclip_core.train.distributed import DistContext, init_distributed
 from dclip_core.train.events import EventSink
-from dclip_core.train.loop import LoopConfig, TrainingLoop
+from dclip_core.train.loop import TrainingResult
 from dclip_core.train.losses import (
     NO_LINK,
     GroundingKind,
@@ -37,7 +36,8 @@ from dclip_core.train.losses import (
     teacher_loss,
 )
 from dclip_core.train.recipes import Recipe, get_recipe
-from dclip_core.train.runs import split_train_val, start_or_resume
+from dclip_core.train.runs import start_or_resume
+from dclip_core.train.stage import StageResult, run_stage
 
 TEACHER_FILE = "teacher.safetensors"
 
@@ -175,42 +175,6 @@ class TeacherTask:
         self.teacher.load_state_dict(weights, strict=True)
 
 
-def loop_config(recipe: Recipe, stage: str, max_steps: int | None) -> LoopConfig:
-    """The loop values of one stage of ``recipe``."""
-    s = recipe.teacher if stage == "teacher" else recipe.student
-    return LoopConfig(
-        epochs=s.epochs,
-        batch_size=s.batch_size,
-        grad_accum=s.grad_accum,
-        grad_clip=s.grad_clip,
-        optimizer=s.optimizer,
-        lr=s.lr,
-        weight_decay=s.weight_decay,
-        betas=getattr(s, "betas", (0.9, 0.999)),
-        eps=getattr(s, "eps", 1e-8),
-        schedule=s.schedule,
-        warmup_steps=s.warmup_steps,
-        seed=recipe.seed,
-        precision=recipe.precision,
-        checkpoint_every=recipe.checkpoint_every,
-        keep_checkpoints=recipe.keep_checkpoints,
-        max_steps=max_steps,
-    )
-
-
-@dataclass
-class StageResult:
-    """What a stage run produced."""
-
-    status: str
-    run_dir: Path
-    output: Path | None
-    history: list[dict[str, float]] = field(default_factory=list)
-    val_history: list[dict[str, float]] = field(default_factory=list)
-    last_checkpoint: Path | None = None
-    stop_signal: str | None = None
-
-
 def train_teacher(
     records: Sequence[CaptionedRecord],
     *,
@@ -257,8 +221,7 @@ def train_teacher(
         is_main=ctx.is_main,
         data_summary=data_summary,
     )
-    recipe, model, checkpoint = run.recipe, run.model, run.checkpoint
-    train_set, val_set = split_train_val(records, recipe.data.val_fraction, recipe.seed)
+    recipe, model = run.recipe, run.model
     base = create_clip(model).to(ctx.device).requires_grad_(False)
     spec = get_model_spec(model)
     tokenizer = ClipTokenizer(ClipTokenizer.default_vocab_path(), spec.context_length)
@@ -275,21 +238,8 @@ def train_teacher(
         grounding=recipe.teacher.grounding,
         grounding_weight=recipe.teacher.grounding_weight,
     )
-    loop = TrainingLoop(
-        task,
-        train_set,
-        val_set,
-        loop_config(recipe, "teacher", max_steps),
-        run_dir,
-        events,
-        ctx,
-        meta={"model": model, "recipe": recipe.name},
-    )
-    if checkpoint is not None:
-        loop.restore(checkpoint)
-    result = loop.run(cancel)
-    output: Path | None = None
-    if result.status == "done" and ctx.is_main:
+
+    def save(result: TrainingResult) -> Path:
         output = run_dir / TEACHER_FILE
         save_teacher(
             output,
@@ -304,13 +254,19 @@ def train_teacher(
                 "grounding": recipe.teacher.grounding,
             },
         )
-        events.emit("done", stage="teacher", output=str(output), steps=result.position.step)
-    return StageResult(
-        status=result.status,
+        return output
+
+    return run_stage(
+        "teacher",
+        task,
+        records,
+        recipe=recipe,
         run_dir=run_dir,
-        output=output,
-        history=result.history,
-        val_history=result.val_history,
-        last_checkpoint=result.last_checkpoint,
-        stop_signal=result.stop_signal,
+        checkpoint=run.checkpoint,
+        events=events,
+        ctx=ctx,
+        meta={"model": model, "recipe": recipe.name},
+        save=save,
+        max_steps=max_steps,
+        cancel=cancel,
     )

@@ -23,7 +23,8 @@ from dclip_core.train.events import EventSink
 from dclip_core.train.recipes import StudentRecipe
 from dclip_core.train.regions import RegionCache
 from dclip_core.train.runs import split_train_val
-from dclip_core.train.teacher_trainer import StageResult, train_teacher
+from dclip_core.train.stage import StageResult
+from dclip_core.train.teacher_trainer import train_teacher
 from tests.helpers.method_data import shapes_records, tiny_recipe
 
 MODEL = "test-tiny"
