@@ -16,7 +16,6 @@ Boxes are reported in pixels of the full-size upright photo; the work happens on
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,13 +26,15 @@ from dclip_core.errors import ImageDecodeError
 from dclip_core.explain.errors import ExplainError
 from dclip_core.explain.types import BoxXYXY, Region
 from dclip_core.library.regions import LAYOUTS, WHOLE, describe_box
+from dclip_core.runtime.bundle_verify import sha256_file
 from dclip_core.runtime.detector import Detector
 from dclip_core.runtime.images import (
     REASON_NOT_A_FILE,
     REASON_NOT_FOUND,
     REASON_PERMISSION,
     REASON_UNREADABLE,
-    load_image,
+    LoadedImage,
+    load_image_with_header,
 )
 
 DECODE_MIN_SIDE = 1024
@@ -57,14 +58,6 @@ class DecodedPhoto:
         return (self.full_size[0] / self.image.width, self.full_size[1] / self.image.height)
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def photo_sha256(path: Path) -> str:
     """The content hash of a photo file.
 
@@ -72,7 +65,7 @@ def photo_sha256(path: Path) -> str:
         ExplainError: the file cannot be read (names it).
     """
     try:
-        return file_sha256(path)
+        return sha256_file(Path(path))
     except FileNotFoundError:
         raise ExplainError(f"cannot explain {path}: {REASON_NOT_FOUND}; check the path") from None
     except IsADirectoryError:
@@ -92,23 +85,20 @@ def decode_photo(path: Path, sha256: str) -> DecodedPhoto:
         ExplainError: the file is not a decodable image (the decoder's reason in the message).
     """
     try:
-        image = load_image(path, min_side=DECODE_MIN_SIDE).convert("RGB")
+        loaded = load_image_with_header(path, min_side=DECODE_MIN_SIDE)
     except ImageDecodeError as exc:
         raise ExplainError(f"cannot explain {path}: {exc.reason}") from exc
-    return DecodedPhoto(path, sha256, image, _full_upright_size(path, image))
+    image = loaded.image.convert("RGB")
+    return DecodedPhoto(path, sha256, image, _full_upright_size(loaded))
 
 
-def _full_upright_size(path: Path, decoded: Image.Image) -> tuple[int, int]:
-    """The size the photo has decoded in full and rotated upright (reads only the header)."""
-    try:
-        with Image.open(path) as opened:
-            width, height = opened.size
-            orientation = opened.getexif().get(_EXIF_ORIENTATION, 1)
-    except Exception:
-        # The header was readable a moment ago (the decode worked); keep the decoded size.
-        return decoded.size
+def _full_upright_size(loaded: LoadedImage) -> tuple[int, int]:
+    """The size the photo has decoded in full and rotated upright (from the same opening)."""
+    width, height = loaded.stored_size
+    orientation = loaded.exif.get(_EXIF_ORIENTATION, 1) if loaded.exif is not None else 1
     if orientation in _ROTATED_ORIENTATIONS:
         width, height = height, width
+    decoded = loaded.image
     # A file whose header disagrees with what decoded is measured by what decoded.
     if abs(width / decoded.width - height / decoded.height) > 0.05 * width / decoded.width:
         return decoded.size

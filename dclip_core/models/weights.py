@@ -27,7 +27,6 @@ import tempfile
 import threading
 import zipfile
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from dclip_core.config.paths import get_paths
 from dclip_core.errors import (
@@ -58,9 +57,6 @@ from dclip_core.models.weights_stamp import (
     stamp_matches,
     write_stamp,
 )
-
-if TYPE_CHECKING:
-    pass
 
 # A Hub transfer that arrives garbled (cut short beyond what resume repairs, wrong bytes) is
 # asked for once more before the next source is tried.
