@@ -25,6 +25,8 @@ _STAGE_FLAGS = ("recipe", "config", "set", "seed", "regions", "detector", "held_
     "finetune", "fine-tune on your captioned photos: check, train, evaluate, export (resumable)"
 )
 def configure(parser: argparse.ArgumentParser) -> None:
+    from dclip_core.cli.train_cmd import add_recipe_options
+
     parser.add_argument(
         "--data",
         action="append",
@@ -46,15 +48,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="only check the data and show what would be trained on (writes nothing)",
     )
-    parser.add_argument("--recipe", default="quick", help="recipe: quick (default) or paper")
-    parser.add_argument("--config", type=Path, metavar="TOML", help="recipe overrides from a file")
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override one recipe value, e.g. --set student.lr=1e-5 (repeatable)",
-    )
+    add_recipe_options(parser, default="quick", example="student.lr=1e-5")
     parser.add_argument("--seed", type=int, help="seed of the split, data order and draws")
     parser.add_argument(
         "--held-out",

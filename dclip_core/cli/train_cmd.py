@@ -30,6 +30,23 @@ def stopped_exit_code(stop_signal: str | None) -> int:
     return _STOP_EXIT.get(stop_signal or "", 130)
 
 
+def add_recipe_options(parser: argparse.ArgumentParser, *, default: str, example: str) -> None:
+    """``--recipe``, ``--config`` and ``--set``: the recipe and its overrides (every training
+    command takes them alike)."""
+    other = "quick" if default == "paper" else "paper"
+    parser.add_argument(
+        "--recipe", default=default, help=f"recipe name: {default} (default) or {other}"
+    )
+    parser.add_argument("--config", type=Path, metavar="TOML", help="recipe overrides from a file")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help=f"override one recipe value, e.g. --set {example} (repeatable)",
+    )
+
+
 def _add_common(parser: argparse.ArgumentParser, stage: str) -> None:
     parser.add_argument("--data", action="append", default=[], metavar="SPEC", help=DATA_HELP)
     parser.add_argument(
@@ -47,15 +64,7 @@ def _add_common(parser: argparse.ArgumentParser, stage: str) -> None:
         metavar="RUN_DIR",
         help="continue a stopped run from its latest checkpoint (with its saved recipe)",
     )
-    parser.add_argument("--recipe", default="paper", help="recipe name: paper (default) or quick")
-    parser.add_argument("--config", type=Path, metavar="TOML", help="recipe overrides from a file")
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override one recipe value, e.g. --set teacher.lr=3e-5 (repeatable)",
-    )
+    add_recipe_options(parser, default="paper", example="teacher.lr=3e-5")
     parser.add_argument("--epochs", type=int, help=f"{stage} epochs")
     parser.add_argument("--lr", type=float, help=f"{stage} learning rate")
     parser.add_argument("--batch-size", type=int, help=f"{stage} global micro-batch size")
