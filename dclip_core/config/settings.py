@@ -18,7 +18,9 @@ from dclip_core.errors import ConfigError
 
 SETTINGS_SCHEMA_VERSION = 1
 
-SettingKind = Literal["str", "int", "float", "bool", "choice", "path", "list"]
+# "keys": key bindings by action name ({"annotate.next_photo": "D"}); only the ones the user
+# changed are stored, so a new default reaches everyone who kept the old one.
+SettingKind = Literal["str", "int", "float", "bool", "choice", "path", "list", "keys"]
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,8 @@ def _setting(
     }
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata=meta)
+    if isinstance(default, dict):
+        return field(default_factory=lambda: dict(default), metadata=meta)
     return field(default=default, metadata=meta)
 
 
@@ -109,6 +113,13 @@ class Settings:
     index_hidden: bool = _setting(
         False, "Index hidden folders", "Also index folders whose names start with a dot.", "bool"
     )
+    shortcuts: dict[str, str] = _setting(
+        {},
+        "Keyboard shortcuts",
+        "Keys of the annotation window's actions that differ from the defaults (action name: "
+        "key sequence, e.g. 'annotate.next_photo': 'Right'; '' leaves an action without a key).",
+        "keys",
+    )
 
 
 def settings_fields() -> list[SettingField]:
@@ -145,6 +156,12 @@ def _coerce(spec: SettingField, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ValueError(f"{spec.name} must be a number")
         value = float(value)
+    elif spec.kind == "keys":
+        if not isinstance(value, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+        ):
+            raise ValueError(f"{spec.name} must map action names to key sequences (strings)")
+        return dict(value)
     elif spec.kind == "list":
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ValueError(f"{spec.name} must be a list of strings")
