@@ -33,7 +33,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="SPEC",
         help="captioned photos as FORMAT=PATH[,images=DIR] (folder, coco, karpathy, flickr30k, cc, "
-        "shapes; repeatable), e.g. folder=~/Pictures/captioned",
+        "shapes, library — PATH a folder of the library, its annotations; repeatable), "
+        "e.g. folder=~/Pictures/captioned",
     )
     parser.add_argument(
         "--model",
@@ -206,19 +207,31 @@ def _check_only(args: argparse.Namespace) -> int:
 
     from dclip_core.finetune.base_model import resolve_base_model
     from dclip_core.finetune.data import parse_source
-    from dclip_core.finetune.datacheck import check_data
+    from dclip_core.finetune.datacheck import DataRefusedError, check_data
     from dclip_core.models.registry import get_model_spec
 
+    def emit(event: str, **fields: Any) -> None:
+        if args.events:
+            print(json.dumps({"event": event, "stage": "check", **fields}), flush=True)
+        elif event == "datacheck":
+            print("\n".join(fields["lines"]))
+
     options = _options(args)
-    spec = get_model_spec(resolve_base_model(options.model))
-    check, _ = check_data(
-        [parse_source(s) for s in options.sources],
-        context_length=spec.context_length,
-        held_out=options.held_out,
-        seed=options.recipe.seed,
-    )
-    if args.events:
-        print(json.dumps({"event": "datacheck", "stage": "check", **check.to_json()}), flush=True)
-    else:
-        print("\n".join(check.lines()))
+    try:
+        spec = get_model_spec(resolve_base_model(options.model))
+        check, _ = check_data(
+            [parse_source(s) for s in options.sources],
+            context_length=spec.context_length,
+            held_out=options.held_out,
+            seed=options.recipe.seed,
+        )
+    except DataRefusedError as exc:
+        # What was found still helps to fix the data (the wizard lists it under the error).
+        emit("datacheck", **exc.check.event_fields(refused=str(exc)))
+        emit("error", message=str(exc))
+        raise
+    except DclipError as exc:
+        emit("error", message=str(exc))
+        raise
+    emit("datacheck", **check.event_fields())
     return 0

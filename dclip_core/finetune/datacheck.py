@@ -41,6 +41,14 @@ SAMPLE_PAIRS = 3
 LISTED = 20  # items per list in events and printed output (the JSON file keeps all)
 
 
+class DataRefusedError(DatasetError):
+    """Nothing trainable: the message says why, ``check`` what was found (shown by the wizard)."""
+
+    def __init__(self, message: str, check: DataCheck) -> None:
+        super().__init__(message)
+        self.check = check
+
+
 @dataclass
 class DataCheck:
     """What the check found. Paths are strings; lists are complete (events show the first few)."""
@@ -101,6 +109,11 @@ class DataCheck:
             "samples": cut(self.samples),
             "warnings": self.warnings,
         }
+
+    def event_fields(self, refused: str | None = None) -> dict[str, Any]:
+        """The ``datacheck`` event's fields (lists cut to :data:`LISTED`), with ``refused``: the
+        refusal's line, or None when the data is trainable."""
+        return {"lines": self.lines(), "refused": refused, **self.to_json(limit=LISTED)}
 
     def lines(self) -> list[str]:
         """The check for people, one fact per line."""
@@ -308,7 +321,7 @@ def check_data(
     check.trainable = len(usable)
     refusal = _refusal(check, where)
     if refusal is not None:
-        raise DatasetError(refusal)
+        raise DataRefusedError(refusal, check)
     _check_captions(check, usable)
     counts = Counter(hashes)
     check.duplicate_photos = sum(n for n in counts.values() if n > 1)

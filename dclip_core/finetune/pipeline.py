@@ -26,7 +26,7 @@ from dclip_core.config.paths import atomic_write_text
 from dclip_core.errors import TrainingError
 from dclip_core.finetune.base_model import resolve_base_model
 from dclip_core.finetune.data import parse_source
-from dclip_core.finetune.datacheck import LISTED, check_data
+from dclip_core.finetune.datacheck import DataRefusedError, check_data
 from dclip_core.finetune.run_folder import (
     EVENTS_FILE,
     STAGES,
@@ -100,13 +100,17 @@ def start_finetune(
     spec = get_model_spec(base_model)
     sources = [parse_source(s) for s in options.sources]
     events.emit("stage", stage="check", status="start", index=0, of=len(STAGES))
-    check, split = check_data(
-        sources,
-        context_length=spec.context_length,
-        held_out=options.held_out,
-        seed=options.recipe.seed,
-    )
-    events.emit("datacheck", stage="check", lines=check.lines(), **check.to_json(limit=LISTED))
+    try:
+        check, split = check_data(
+            sources,
+            context_length=spec.context_length,
+            held_out=options.held_out,
+            seed=options.recipe.seed,
+        )
+    except DataRefusedError as exc:
+        events.emit("datacheck", stage="check", **exc.check.event_fields(refused=str(exc)))
+        raise
+    events.emit("datacheck", stage="check", **check.event_fields())
     for warning in check.warnings:
         events.emit("warning", stage="check", message=warning)
     events.emit("stage", stage="check", status="done", index=0, of=len(STAGES))

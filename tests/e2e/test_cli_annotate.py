@@ -188,3 +188,33 @@ def test_train_teacher_from_library_annotations(tiny_bundle: Path, tmp_path: Pat
     )
     assert nothing.returncode == 1
     assert "no annotated photos under" in nothing.stderr
+
+
+def test_finetune_checks_library_annotations(tiny_bundle: Path, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    photos = _photos(tmp_path / "photos")
+    assert dclip("index", str(photos), "--model", str(tiny_bundle), home=home).returncode == 0
+    _annotate(_library_dir(home), photos)
+    args = ["finetune", "--data", f"library={photos}", "--model", "test-tiny", "--events", "jsonl"]
+
+    refused = dclip(*args, home=home)  # three captioned photos: too few to split
+    assert refused.returncode == 1
+    events = [json.loads(line) for line in refused.stdout.splitlines()]
+    check = next(e for e in events if e["event"] == "datacheck")
+    # What was found is told even when refused: the three annotated photos, the fourth has none.
+    assert check["trainable"] == 3
+    assert "needs at least 4" in check["refused"]
+    assert events[-1]["event"] == "error"
+    assert not (home / "data" / "finetune").exists()  # nothing half-written
+
+    library = Library(_library_dir(home))
+    rocket = library.image_by_path(photos / "trip" / "rocket.jpg")
+    assert rocket is not None
+    library.annotations().add_caption(rocket.id, "a rocket on its launch pad")
+    library.close()
+    checked = dclip(*args, "--check-only", home=home)
+    assert checked.returncode == 0, checked.stderr
+    check = json.loads(checked.stdout.splitlines()[-1])
+    assert check["event"] == "datacheck"
+    assert check["refused"] is None
+    assert (check["trainable"], check["train"] + check["held_out"]) == (4, 4)
