@@ -11,20 +11,13 @@ docs/adr/0010-app-demo.md.
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
-import queue
 import subprocess
 import sys
-import tempfile
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
+from dclip_app.child_process import parse_event, run_child
 from dclip_app.workers import TaskCancelled, TaskControl
 from dclip_core.config.processes import app_command, dclip_command
 from dclip_core.errors import DemoError
@@ -32,8 +25,6 @@ from dclip_core.errors import DemoError
 # After "stop" the child finishes its current step (at most ~10 training steps) and cleans up; a
 # child still busy after this long is killed, which every phase survives (see ADR 0010).
 DEMO_STOP_GRACE_S = 10.0
-# Lines kept from the child's stderr to explain a failure.
-_ERROR_TAIL_LINES = 5
 
 
 @dataclass(frozen=True)
@@ -86,23 +77,18 @@ def build_demo_task(
     """
 
     def task(control: TaskControl) -> BuiltDemo:
-        with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as stderr:
-            process = subprocess.Popen(
-                demo_build_command(sizes),
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=stderr,
-                text=True,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            )
-            events = _follow(process, control, stop_grace_s)
-            code = process.wait()
-            stderr.seek(0)
-            stderr_tail = [ln.strip() for ln in stderr.read().splitlines() if ln.strip()]
+        def report(line: str) -> None:
+            event = parse_event(line)
+            if event.get("event") == "progress":
+                control.report(str(event.get("line", "")), force=True)
+
+        output = run_child(
+            demo_build_command(sizes), control, on_line=report, stop_grace_s=stop_grace_s
+        )
         if control.cancelled:
             raise TaskCancelled
-        finished = [e for e in events if e.get("event") == "done"]
-        if code == 0 and finished:
+        finished = [e for e in map(parse_event, output.lines) if e.get("event") == "done"]
+        if output.code == 0 and finished:
             done = finished[-1]
             return BuiltDemo(
                 home=Path(str(done["home"])),
@@ -111,75 +97,9 @@ def build_demo_task(
                 banner=str(done["banner"]),
                 indexed=int(str(done["indexed"])),
             )
-        errors = [str(e.get("message")) for e in events if e.get("event") == "error"]
-        detail = errors[-1] if errors else "; ".join(stderr_tail[-_ERROR_TAIL_LINES:])
-        raise DemoError(f"building the demo failed: {detail or f'exit code {code}'}")
+        raise DemoError(f"building the demo failed: {output.error_line()}")
 
     return task
-
-
-def _follow(
-    process: subprocess.Popen[str], control: TaskControl, stop_grace_s: float
-) -> list[dict[str, object]]:
-    """Pass the child's progress lines on until its stdout ends; stop it when cancelled.
-
-    Returns:
-        Every event the child sent.
-    """
-    assert process.stdin is not None
-    assert process.stdout is not None
-    lines: queue.Queue[str | None] = queue.Queue()
-    # Reading the pipe blocks; a reader thread lets the task see a cancel at once even while the
-    # child is silent (importing torch takes seconds).
-    reader = threading.Thread(target=_pump_lines, args=(process.stdout, lines), daemon=True)
-    reader.start()
-    events: list[dict[str, object]] = []
-    stop_deadline: float | None = None
-    while True:
-        try:
-            line = lines.get(timeout=0.1)
-        except queue.Empty:
-            line = ""
-        if line is None:
-            break
-        if line:
-            event = _parse_event(line)
-            events.append(event)
-            if event.get("event") == "progress":
-                control.report(str(event.get("line", "")), force=True)
-        if control.cancelled and stop_deadline is None:
-            _close_quietly(process.stdin)  # the child's stop request
-            stop_deadline = time.monotonic() + stop_grace_s
-        if stop_deadline is not None and time.monotonic() > stop_deadline:
-            process.kill()
-            stop_deadline = float("inf")
-    reader.join()
-    _close_quietly(process.stdin)
-    return events
-
-
-def _pump_lines(stream: IO[str], lines: queue.Queue[str | None]) -> None:
-    """Move the child's stdout lines into ``lines``; ``None`` marks the end."""
-    try:
-        for line in stream:
-            lines.put(line.strip())
-    finally:
-        lines.put(None)
-
-
-def _parse_event(line: str) -> dict[str, object]:
-    """One protocol line; anything else the child printed becomes a progress line."""
-    try:
-        event = json.loads(line)
-    except json.JSONDecodeError:
-        return {"event": "progress", "line": line}
-    return event if isinstance(event, dict) else {"event": "progress", "line": line}
-
-
-def _close_quietly(stream: IO[str]) -> None:
-    # A child that already exited makes the close fail (broken pipe): nobody is left to tell.
-    with contextlib.suppress(OSError):
-        stream.close()
 
 
 @dataclass(frozen=True)
