@@ -1,9 +1,10 @@
 """What goes on a :class:`~dclip_app.photo_canvas.PhotoCanvas`: labelled boxes in photo pixels.
 
-A :class:`BoxItem` is a region (or, later, an annotation): an outline whose width stays the same
-on screen at any zoom, a fill, a :class:`BoxTag` with its label and confidence that keeps its size,
-and a hover callback. Under the canvas's spotlight it paints the photo through the dimming as much
-as its ``reveal`` says.
+A :class:`BoxItem` is a region or an annotation: an outline whose width stays the same on screen
+at any zoom (dashed for a suggestion waiting for review), a fill, a :class:`BoxTag` with its label
+and confidence that keeps its size, and a hover callback. Under the canvas's spotlight it paints the
+photo through the dimming as much as its ``reveal`` says. In the canvas's edit mode the selected
+box shows :class:`HandleItem` s at its corners and edges, which the edit tool drags.
 """
 
 from __future__ import annotations
@@ -20,9 +21,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from dclip_app.annotate.geometry import HANDLES, handle_points
+
 NEUTRAL_OUTLINE = QColor(255, 255, 255)
 SELECTED_OUTLINE = QColor(255, 64, 160)
 Z_BOX = 10.0
+HANDLE_PX = 9  # side of a resize handle on screen
 
 
 class BoxTag(QGraphicsItem):
@@ -69,6 +73,21 @@ class BoxTag(QGraphicsItem):
         painter.drawText(rect.adjusted(4, 2, -4, -2), Qt.AlignmentFlag.AlignVCenter, self._text)
 
 
+class HandleItem(QGraphicsRectItem):
+    """A resize handle: a small square of the same size on screen at every zoom."""
+
+    def __init__(self, name: str, parent: QGraphicsItem) -> None:
+        half = HANDLE_PX / 2
+        super().__init__(QRectF(-half, -half, HANDLE_PX, HANDLE_PX), parent)
+        self.name = name
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations, True)
+        self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
+        self.setBrush(QColor(255, 255, 255))
+        pen = QPen(SELECTED_OUTLINE, 1.5)
+        pen.setCosmetic(True)
+        self.setPen(pen)
+
+
 class BoxItem(QGraphicsRectItem):
     """One box on the photo, in full-size photo pixels.
 
@@ -97,6 +116,8 @@ class BoxItem(QGraphicsRectItem):
         self.colour = QColor(NEUTRAL_OUTLINE)
         self.reveal = 0.0
         self.selected = False
+        self.dashed = False
+        self.handles: list[HandleItem] = []
         self.on_hover: Callable[[int, bool], None] | None = None
         self._photo: QPixmap | None = None
         self._photo_scale = (1.0, 1.0)
@@ -138,6 +159,38 @@ class BoxItem(QGraphicsRectItem):
         self.selected = selected
         self._apply_pen()
 
+    def set_dashed(self, dashed: bool) -> None:
+        """A dashed outline: a suggestion, not yet accepted."""
+        self.dashed = dashed
+        self._apply_pen()
+
+    def set_box_rect(self, rect: QRectF) -> None:
+        """Move or resize the box (full-size photo pixels); its tag and handles follow."""
+        self.setRect(rect)
+        self.tag.setPos(rect.bottomLeft() if self.outline_only else rect.topLeft())
+        if self.handles:
+            self._place_handles()
+
+    def show_handles(self, visible: bool) -> None:
+        """Resize handles at the corners and edge middles (edit mode, selected box)."""
+        if visible and not self.handles:
+            self.handles = [HandleItem(name, self) for name in HANDLES]
+            self._place_handles()
+        elif not visible and self.handles:
+            scene = self.scene()
+            for handle in self.handles:
+                if scene is not None:
+                    scene.removeItem(handle)  # takes it off this box as well
+                else:
+                    handle.setParentItem(None)
+            self.handles = []
+
+    def _place_handles(self) -> None:
+        rect = self.rect()
+        points = handle_points((rect.x(), rect.y(), rect.width(), rect.height()))
+        for handle in self.handles:
+            handle.setPos(*points[handle.name])
+
     def set_spotlight(
         self, photo: QPixmap | None, scale: tuple[float, float], reveal: float
     ) -> None:
@@ -151,6 +204,8 @@ class BoxItem(QGraphicsRectItem):
         colour = SELECTED_OUTLINE if self.selected else self.colour
         pen = QPen(colour, 4 if self.selected else 2)
         pen.setCosmetic(True)  # the same width on screen at every zoom
+        if self.dashed:
+            pen.setStyle(Qt.PenStyle.DashLine)
         self.setPen(pen)
 
     def paint(

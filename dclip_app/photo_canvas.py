@@ -11,9 +11,15 @@
   dragging) emits :attr:`PhotoCanvas.box_clicked`, hovering :attr:`PhotoCanvas.box_hovered`.
 - Spotlight dims the photo; each box then shows the photo through the dimming as much as its
   ``reveal`` (0..1) says, so the strongest regions stand out.
+- Edit mode (annotation): :meth:`PhotoCanvas.set_tool` hands mouse presses, drags and hovers to a
+  :class:`CanvasTool` first (:class:`dclip_app.annotate.edit_tool.BoxEditTool` draws, moves and
+  resizes boxes); what the tool declines still pans, zooms and clicks as in view mode. One canvas,
+  two modes: the visualizer has no tool (ADR 0022).
 """
 
 from __future__ import annotations
+
+from typing import Protocol
 
 from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import (
@@ -42,6 +48,16 @@ MAX_ZOOM = 32.0
 CLICK_SLOP_PX = 4
 DIM_ALPHA = 175
 Z_DIM = 5.0
+
+
+class CanvasTool(Protocol):
+    """Edit-mode mouse handling; each method returns True when it used the event."""
+
+    def press(self, event: QMouseEvent) -> bool: ...
+
+    def move(self, event: QMouseEvent) -> bool: ...
+
+    def release(self, event: QMouseEvent) -> bool: ...
 
 
 class PhotoCanvas(QGraphicsView):
@@ -77,6 +93,8 @@ class PhotoCanvas(QGraphicsView):
         self._fitted = True
         self._press: QPoint | None = None
         self._hovered: set[int] = set()
+        self.tool: CanvasTool | None = None
+        self._tool_drag = False
 
     # --- content -----------------------------------------------------------------------------
 
@@ -115,6 +133,16 @@ class PhotoCanvas(QGraphicsView):
         self.scene().addItem(box)
         self.boxes.append(box)
         return box
+
+    def remove_box(self, box: BoxItem) -> None:
+        box.on_hover = None
+        self._hovered.discard(box.index)
+        self.scene().removeItem(box)
+        self.boxes.remove(box)
+
+    def set_tool(self, tool: CanvasTool | None) -> None:
+        """Edit mode with ``tool`` (None: view mode, as the visualizer uses the canvas)."""
+        self.tool = tool
 
     def clear_boxes(self) -> None:
         for box in self.boxes:
@@ -186,10 +214,26 @@ class PhotoCanvas(QGraphicsView):
     # --- clicks and hover ----------------------------------------------------------------------
 
     def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        if self.tool is not None and self.tool.press(event):
+            self._tool_drag = True
+            event.accept()
+            return
         self._press = event.position().toPoint()
         super().mousePressEvent(event)
 
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        if self.tool is not None and (self.tool.move(event) or self._tool_drag):
+            event.accept()
+            return
+        super().mouseMoveEvent(event)
+
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        if self._tool_drag:
+            self._tool_drag = False
+            if self.tool is not None:
+                self.tool.release(event)
+            event.accept()
+            return
         press, self._press = self._press, None
         position = event.position().toPoint()
         super().mouseReleaseEvent(event)
