@@ -2,6 +2,7 @@
 
 One editor per field kind (the registry :data:`EDITORS`), so a setting added to the core schema
 shows up here without touching this file. Values are validated by the core before they are saved.
+Fields of kind ``keys`` (keyboard shortcuts) get a page of their own; the rest share "General".
 """
 
 from __future__ import annotations
@@ -24,11 +25,14 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
+    QScrollArea,
     QSpinBox,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
+from dclip_app.annotate.shortcut_editor import ShortcutTable
 from dclip_core.config import SettingField, Settings, save_settings, settings_fields
 from dclip_core.config.settings import settings_from_dict, settings_to_dict
 from dclip_core.errors import ConfigError
@@ -171,6 +175,20 @@ class _ListEditor(FieldEditor):
         self.widget.setPlainText("\n".join(value))  # type: ignore[attr-defined]
 
 
+class _KeysEditor(FieldEditor):
+    """Keyboard shortcuts: a key field per action; the value is the keys changed from default."""
+
+    def __init__(self, spec: SettingField) -> None:
+        self.table = ShortcutTable()
+        super().__init__(spec, self.table)
+
+    def value(self) -> dict[str, str]:
+        return self.table.overrides()
+
+    def set_value(self, value: Any) -> None:
+        self.table.set_overrides(value)
+
+
 EditorFactory = Callable[[SettingField, Sequence[str]], FieldEditor]
 
 EDITORS: dict[str, EditorFactory] = {
@@ -181,7 +199,9 @@ EDITORS: dict[str, EditorFactory] = {
     "float": lambda spec, _s: _FloatEditor(spec),
     "bool": lambda spec, _s: _BoolEditor(spec),
     "list": lambda spec, _s: _ListEditor(spec),
+    "keys": lambda spec, _s: _KeysEditor(spec),
 }
+PAGE_KINDS = ("keys",)  # kinds shown on a page of their own, not in the General form
 
 
 def default_suggestions() -> dict[str, Sequence[str]]:
@@ -215,12 +235,16 @@ class SettingsDialog(QDialog):
         form = QFormLayout()
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         form.setVerticalSpacing(4)
+        self.tabs = QTabWidget()
         for spec in settings_fields():
             editor = EDITORS[spec.kind](spec, suggestions.get(spec.name, ()))
             editor.set_value(getattr(settings, spec.name))
             editor.widget.setToolTip(spec.help)
             editor.widget.setObjectName(f"setting_{spec.name}")
             self.editors[spec.name] = editor
+            if spec.kind in PAGE_KINDS:
+                self.tabs.addTab(self._page(spec, editor), spec.label)
+                continue
             help_label = QLabel(spec.help)
             help_label.setObjectName("HelpText")
             help_label.setWordWrap(True)
@@ -247,11 +271,33 @@ class SettingsDialog(QDialog):
         restore = buttons.button(QDialogButtonBox.StandardButton.RestoreDefaults)
         restore.clicked.connect(self.restore_defaults)
 
+        general = QWidget()
+        general_layout = QVBoxLayout(general)
+        general_layout.addLayout(form)
+        general_layout.addStretch(1)  # spare height goes below the form, not into its rows
+        self.tabs.insertTab(0, general, "General")
+        self.tabs.setCurrentIndex(0)
         layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addStretch(1)  # spare height goes below the form, not into one of its rows
+        layout.addWidget(self.tabs, 1)
         layout.addWidget(self.error_label)
         layout.addWidget(buttons)
+
+    @staticmethod
+    def _page(spec: SettingField, editor: FieldEditor) -> QWidget:
+        """A tab for one large setting: its help above it, scrolling when the dialog is small."""
+        page = QWidget()
+        page_layout = QVBoxLayout(page)
+        help_label = QLabel(spec.help)
+        help_label.setObjectName("HelpText")
+        help_label.setWordWrap(True)
+        page_layout.addWidget(help_label)
+        page_layout.addWidget(editor.widget)
+        page_layout.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidget(page)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        return scroll
 
     def current_settings(self) -> Settings:
         """The settings as edited, checked by the core schema.
