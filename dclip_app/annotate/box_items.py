@@ -66,4 +66,4 @@ def style_item(item: BoxItem, box: Box) -> None:
 def highlight(item: BoxItem, on: bool, box: Box) -> None:
     """A stronger fill: the box a selected caption's words name."""
     colour = SUGGESTED if box.status == "suggested" else label_colour(box.label)
-    item.set_colour(colour, 110 if on else (0 if box.status == "suggested" else 28))
+    item.set_colour(colour, 70 if on else (0 if box.status == "suggested" else 28))

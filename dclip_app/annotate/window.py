@@ -171,8 +171,8 @@ class AnnotateWindow(QMainWindow):
         side_layout.setContentsMargins(6, 6, 6, 6)
         side_layout.addWidget(self.title_label)
         side_layout.addWidget(self.position_label)
-        side_layout.addWidget(boxes, 5)
-        side_layout.addWidget(captions, 6)
+        side_layout.addWidget(boxes, 3)
+        side_layout.addWidget(captions, 2)
         side.setMinimumWidth(300)
 
         left = QWidget()

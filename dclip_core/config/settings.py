@@ -116,8 +116,8 @@ class Settings:
     shortcuts: dict[str, str] = _setting(
         {},
         "Keyboard shortcuts",
-        "Keys of the annotation window's actions that differ from the defaults (action name: "
-        "key sequence, e.g. 'annotate.next_photo': 'Right'; '' leaves an action without a key).",
+        "Keys of the annotation window. Click a field and press the new key; its clear button "
+        "leaves the action without one. Only the keys you change are stored.",
         "keys",
     )
 
