@@ -8,7 +8,7 @@ words to box" stores the span; the links list below names each span and its box,
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -237,10 +237,11 @@ class CaptionPanel(QWidget):
             self.new_field.clear()
 
     def _item_edited(self, item: QListWidgetItem) -> None:
-        caption_id = int(item.data(ID_ROLE))
+        caption_id, text = int(item.data(ID_ROLE)), item.text()
         caption = self.state.caption(caption_id) if self.state is not None else None
-        if caption is not None and item.text().strip() != caption.text:
-            self.caption_edited.emit(caption_id, item.text())
+        if caption is not None and text.strip() != caption.text:
+            # After the list's editor has closed: the edit rebuilds the list, items included.
+            QTimer.singleShot(0, lambda: self.caption_edited.emit(caption_id, text))
 
     def _move(self, step: int) -> None:
         caption = self.current_caption

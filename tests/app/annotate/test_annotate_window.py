@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QKeySequence
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QLineEdit, QListWidget
 from pytestqt.qtbot import QtBot
 
 from dclip_app.annotate.window import AnnotateWindow
@@ -62,6 +62,15 @@ def drag(
     qtbot.mouseMove(viewport, (a + b) / 2)
     qtbot.mouseMove(viewport, b)
     qtbot.mouseRelease(viewport, Qt.MouseButton.LeftButton, pos=b)
+
+
+def edit_in_place(qtbot: QtBot, view: QListWidget, row: int, text: str) -> None:
+    view.editItem(view.item(row))
+    editor = view.findChild(QLineEdit)
+    assert editor is not None
+    editor.selectAll()
+    qtbot.keyClicks(editor, text)
+    qtbot.keyClick(editor, Qt.Key.Key_Return)
 
 
 def stored_boxes(photo_rows: PhotoLibrary, image_id: int) -> list[Box]:
@@ -212,12 +221,12 @@ def test_captions_add_edit_reorder_delete_and_link_a_span(
     panel.add_button.click()
     assert captions() == ["a cat on a mat", "two pets"]
 
-    panel.list.item(0).setText("a grey cat on a mat")  # what an in-place edit ends with
-    assert captions() == ["a grey cat on a mat", "two pets"]
-    panel.list.item(0).setText("   ")  # refused by the core: the stored text comes back
+    edit_in_place(qtbot, panel.list, 0, "a grey cat on a mat")  # double-click, type, Enter
+    qtbot.waitUntil(lambda: captions() == ["a grey cat on a mat", "two pets"])
+    edit_in_place(qtbot, panel.list, 0, "   ")  # refused: the stored text comes back
+    qtbot.waitUntil(lambda: "caption is empty" in window.message_label.text())
     assert captions() == ["a grey cat on a mat", "two pets"]
     assert panel.list.item(0).text() == "a grey cat on a mat"
-    assert "caption is empty" in window.message_label.text()
 
     panel.select_caption(photo_rows.stored().captions(image_id)[0].id)
     panel.down_button.click()
