@@ -2,6 +2,7 @@
 
 Their keys come from :func:`dclip_app.annotate.shortcuts.bindings` (defaults plus the user's
 changes from Settings) and can be swapped while the window is open (:meth:`AnnotateActions.apply`).
+:func:`build_toolbar` puts the frequent ones in the window's toolbar, by short words.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from collections.abc import Mapping
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QSizePolicy, QToolBar, QWidget
 
 from dclip_app.annotate.shortcuts import PREFIX, SHORTCUT_ACTIONS, bindings
 
@@ -40,3 +41,38 @@ class AnnotateActions:
             action.setShortcut(QKeySequence(key))
             text = action.text().split("\t")[0]
             action.setToolTip(f"{text} ({key})" if key else text)
+
+
+TOOLBAR_WALK = (
+    ("previous_photo", "◀ Previous"),
+    ("next_photo", "Next ▶"),
+    ("next_unannotated", "Next unannotated"),
+)
+TOOLBAR_EDIT = (
+    ("new_box", "New box"),
+    ("undo", "Undo"),
+    ("redo", "Redo"),
+    ("fit", "Fit"),
+    ("help", "Shortcuts"),
+)
+
+
+def build_toolbar(actions: AnnotateActions, walk_filter: QWidget, progress: QWidget) -> QToolBar:
+    """Photo walking, the "not yet annotated" filter, editing, and the progress at the right."""
+    bar = QToolBar("Annotate")
+    bar.setObjectName("AnnotateToolbar")
+    bar.setMovable(False)
+    bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+    actions["new_box"].setCheckable(True)
+    for group in (TOOLBAR_WALK, TOOLBAR_EDIT):
+        for name, text in group:
+            actions[name].setIconText(text)
+            bar.addAction(actions[name])
+        if group is TOOLBAR_WALK:
+            bar.addWidget(walk_filter)
+            bar.addSeparator()
+    spacer = QWidget()
+    spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+    bar.addWidget(spacer)
+    bar.addWidget(progress)
+    return bar

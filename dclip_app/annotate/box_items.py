@@ -1,5 +1,6 @@
 """How an annotation box looks on the canvas and in the box list.
 
+:class:`CanvasBoxes` keeps the canvas's items in step with the photo's state, one box at a time.
 A label keeps its colour everywhere (a stable pick from a palette readable on photos); a
 suggestion is dashed amber with its detector score, whatever its label, so the boxes waiting for
 review stand out from the accepted ones.
@@ -11,6 +12,8 @@ import zlib
 
 from PySide6.QtCore import QRectF
 
+from dclip_app.annotate.edit_tool import BoxEditTool
+from dclip_app.annotate.photo_state import PhotoAnnotations
 from dclip_app.canvas_items import BoxItem
 from dclip_core.library.annotations import Box
 
@@ -67,3 +70,44 @@ def highlight(item: BoxItem, on: bool, box: Box) -> None:
     """A stronger fill: the box a selected caption's words name."""
     colour = SUGGESTED if box.status == "suggested" else label_colour(box.label)
     item.set_colour(colour, 70 if on else (0 if box.status == "suggested" else 28))
+
+
+class CanvasBoxes:
+    """The canvas items of a photo's boxes (item index = box id), redone one box at a time."""
+
+    def __init__(self, tool: BoxEditTool) -> None:
+        self.tool = tool
+        self.canvas = tool.canvas
+        self.highlighted: set[int] = set()
+
+    def show_all(self, state: PhotoAnnotations) -> None:
+        """An item per box (after ``set_photo`` cleared the canvas)."""
+        self.highlighted = set()
+        for box in state.boxes.values():
+            self.canvas.add_box(make_item(box))
+
+    def sync(self, state: PhotoAnnotations, box_id: int) -> None:
+        """Add, restyle or remove the item of ``box_id`` as ``state`` has it now."""
+        item = self.tool.item(box_id)
+        box = state.boxes.get(box_id)
+        if box is None:
+            if item is not None:
+                if self.tool.selected == box_id:
+                    self.tool.select(None)
+                self.canvas.remove_box(item)
+            self.highlighted.discard(box_id)
+            return
+        if item is None:
+            item = self.canvas.add_box(make_item(box))
+        else:
+            style_item(item, box)
+        if box_id in self.highlighted:
+            highlight(item, True, box)
+
+    def highlight(self, state: PhotoAnnotations, linked: set[int]) -> None:
+        """Fill the boxes ``linked`` (the words of the selected caption name them)."""
+        for box_id in linked ^ self.highlighted:
+            item, box = self.tool.item(box_id), state.boxes.get(box_id)
+            if item is not None and box is not None:
+                highlight(item, box_id in linked, box)
+        self.highlighted = set(linked)

@@ -30,15 +30,13 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QLabel,
     QMainWindow,
-    QSizePolicy,
     QSplitter,
-    QToolBar,
     QVBoxLayout,
     QWidget,
 )
 
 from dclip_app.annotate import box_items
-from dclip_app.annotate.actions import AnnotateActions
+from dclip_app.annotate.actions import AnnotateActions, build_toolbar
 from dclip_app.annotate.box_panel import BoxPanel
 from dclip_app.annotate.caption_panel import CaptionPanel
 from dclip_app.annotate.edit_tool import BoxEditTool
@@ -104,10 +102,10 @@ class AnnotateWindow(QMainWindow):
         )
         self.skipped = problems
         self._shown: int | None = None  # image id whose items are on the canvas
-        self._highlighted: set[int] = set()
 
         self.canvas = PhotoCanvas()
         self.tool = BoxEditTool(self.canvas)
+        self.items = box_items.CanvasBoxes(self.tool)
         self.loader = PreviewLoader(parent=self)
         self.box_panel = BoxPanel()
         self.caption_panel = CaptionPanel()
@@ -132,36 +130,7 @@ class AnnotateWindow(QMainWindow):
     # --- building ----------------------------------------------------------------------------
 
     def _build(self) -> None:
-        a = self.key_actions
-        a["new_box"].setCheckable(True)
-        bar = QToolBar("Annotate")
-        bar.setObjectName("AnnotateToolbar")
-        bar.setMovable(False)
-        bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
-        self.addToolBar(bar)
-        for name, text in (
-            ("previous_photo", "◀ Previous"),
-            ("next_photo", "Next ▶"),
-            ("next_unannotated", "Next unannotated"),
-        ):
-            a[name].setIconText(text)
-            bar.addAction(a[name])
-        bar.addWidget(self.only_unannotated)
-        bar.addSeparator()
-        for name, text in (
-            ("new_box", "New box"),
-            ("undo", "Undo"),
-            ("redo", "Redo"),
-            ("fit", "Fit"),
-            ("help", "Shortcuts"),
-        ):
-            a[name].setIconText(text)
-            bar.addAction(a[name])
-        spacer = QWidget()
-        spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
-        bar.addWidget(spacer)
-        bar.addWidget(self.progress_label)
-
+        self.addToolBar(build_toolbar(self.key_actions, self.only_unannotated, self.progress_label))
         boxes = QGroupBox("Boxes")
         QVBoxLayout(boxes).addWidget(self.box_panel)
         captions = QGroupBox("Captions")
@@ -270,8 +239,7 @@ class AnnotateWindow(QMainWindow):
         if path != state.photo.path:
             return
         self.canvas.set_photo(image, (state.photo.width, state.photo.height))
-        for box in state.boxes.values():
-            self.canvas.add_box(box_items.make_item(box))
+        self.items.show_all(state)
         self._shown = state.photo.image_id
         self._highlight_links()
         self.photo_shown.emit(self._shown)
@@ -301,7 +269,7 @@ class AnnotateWindow(QMainWindow):
             self.box_panel.set_labels(self.session.labels())
         if touched.boxes and self._shown == state.photo.image_id:
             for box_id in touched.boxes:
-                self._sync_item(box_id)
+                self.items.sync(state, box_id)
         self.box_panel.set_boxes(state.boxes, touched.boxes)
         if self.tool.selected is not None and self.tool.selected not in state.boxes:
             self.tool.select(None)
@@ -313,30 +281,12 @@ class AnnotateWindow(QMainWindow):
         self._show_progress()
         self.show_message("")
 
-    def _sync_item(self, box_id: int) -> None:
-        item = self.tool.item(box_id)
-        box = self.session.state.boxes.get(box_id)
-        if box is None:
-            if item is not None:
-                if self.tool.selected == box_id:
-                    self.tool.select(None)
-                self.canvas.remove_box(item)
-            return
-        if item is None:
-            self.canvas.add_box(box_items.make_item(box))
-        else:
-            box_items.style_item(item, box)
-
     def _highlight_links(self) -> None:
         """The boxes the selected caption's words name get a stronger fill."""
         state = self.session.state
         caption = self.caption_panel.current_caption
         linked = {k.box_id for k in state.links_of_caption(caption)} if caption else set()
-        for box_id in linked ^ self._highlighted:
-            item, box = self.tool.item(box_id), state.boxes.get(box_id)
-            if item is not None and box is not None:
-                box_items.highlight(item, box_id in linked, box)
-        self._highlighted = linked
+        self.items.highlight(state, linked)
 
     def show_message(self, text: str, *, error: bool = False) -> None:
         self.message_label.setText(text)
@@ -368,7 +318,8 @@ class AnnotateWindow(QMainWindow):
 
     def _box_edited(self, box_id: int, rect: tuple[float, float, float, float]) -> None:
         if not self.session.move_box(box_id, rect):
-            self._sync_item(box_id)  # refused: the box goes back where the database has it
+            # Refused: the box goes back where the database has it.
+            self.items.sync(self.session.state, box_id)
 
     def _label_entered(self, label: str) -> None:
         if self.tool.selected is not None and label:
