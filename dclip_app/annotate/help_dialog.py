@@ -19,9 +19,10 @@ from PySide6.QtWidgets import (
 from dclip_app.annotate.shortcuts import help_rows
 
 MOUSE_ROWS = (
-    ("Mouse", "Select a box; drag it to move it, drag a handle to resize it", "click, drag"),
+    ("Mouse", "Select a box, move it", "click it, drag it"),
+    ("Mouse", "Resize the selected box", "drag a handle"),
     ("Mouse", "Draw a box (after “New box”)", "drag on the photo"),
-    ("Mouse", "Pan / zoom about the pointer", "drag the background / wheel"),
+    ("Mouse", "Pan / zoom", "drag the background / wheel"),
     ("Mouse", "Cancel a drag or “New box”", "Esc"),
 )
 
@@ -38,7 +39,11 @@ class ShortcutsDialog(QDialog):
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.table.setWordWrap(False)
+        self.table.setShowGrid(False)
+        self.table.verticalHeader().setDefaultSectionSize(24)
         header = self.table.horizontalHeader()
+        header.setStretchLastSection(False)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
@@ -50,7 +55,7 @@ class ShortcutsDialog(QDialog):
         layout.addWidget(self.table, 1)
         layout.addWidget(note)
         layout.addWidget(buttons)
-        self.resize(520, 560)
+        self.resize(560, 640)
         self.show_keys(keys)
 
     def show_keys(self, keys: Mapping[str, str]) -> None:
