@@ -342,3 +342,32 @@ def test_a_key_set_twice_is_not_saved(qtbot: QtBot) -> None:
     assert dialog.saved is None
     assert "D is set for both" in dialog.error_label.text()
     QApplication.processEvents()
+
+
+def test_letters_typed_in_a_field_are_text_not_shortcuts(
+    qtbot: QtBot, library: Library, photo_rows: PhotoLibrary
+) -> None:
+    window = open_window(qtbot, library, photo_rows.ids)
+    window.activateWindow()
+    field = window.caption_panel.new_field
+    field.setFocus()
+    qtbot.keyClicks(field, "dry sand")  # D is "next photo", R "new box", N "reject"
+    assert field.text() == "dry sand"
+    assert window.session.photo.image_id == photo_rows.ids[0]
+    assert not window.tool.drawing
+
+
+def test_a_click_draws_nothing_and_escape_leaves_new_box(
+    qtbot: QtBot, library: Library, photo_rows: PhotoLibrary
+) -> None:
+    window = open_window(qtbot, library, photo_rows.ids)
+    window.key_actions["new_box"].trigger()
+    qtbot.mouseClick(window.canvas.viewport(), Qt.MouseButton.LeftButton, pos=at(window, 50, 50))
+    assert stored_boxes(photo_rows, photo_rows.ids[0]) == []
+    window.key_actions["new_box"].trigger()
+    assert window.tool.drawing
+    window.activateWindow()
+    window.canvas.setFocus()
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Escape)
+    assert not window.tool.drawing
+    assert not window.key_actions["new_box"].isChecked()
