@@ -42,6 +42,15 @@ def resolve_photos(
     return out, problems
 
 
+def folder_photos(annotations: Annotations, folders: Sequence[Path | str]) -> list[int]:
+    """Image ids of the readable photos under ``folders`` (subfolders too), by path: what to
+    open the window on for "annotate this folder". No folders: every photo of the library."""
+    store = annotations.store
+    ids = store.filtered_ids([str(f) for f in folders], None, None)
+    records = store.images(ids)
+    return sorted(ids, key=lambda i: records[i].path)
+
+
 def annotated_ids(annotations: Annotations, photos: Sequence[Photo]) -> set[int]:
     """Which of ``photos`` already have a caption or an accepted box."""
     if not photos:

@@ -2,6 +2,7 @@
 
 Open it on a library and the photos to label (a folder's, or the current search results)::
 
+    photos = folder_photos(library.annotations(), [folder])  # or [hit.image_id for hit in hits]
     window = AnnotateWindow(library, photos, start=0, shortcuts=settings.shortcuts, parent=main)
     window.show()
 

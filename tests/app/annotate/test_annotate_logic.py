@@ -6,7 +6,12 @@ from __future__ import annotations
 import pytest
 
 from dclip_app.annotate import geometry
-from dclip_app.annotate.navigation import PhotoList, annotated_ids, resolve_photos
+from dclip_app.annotate.navigation import (
+    PhotoList,
+    annotated_ids,
+    folder_photos,
+    resolve_photos,
+)
 from dclip_app.annotate.photo_state import PhotoAnnotations
 from dclip_app.annotate.shortcuts import (
     SHORTCUT_ACTIONS,
@@ -72,6 +77,8 @@ def test_photos_by_path_or_id_and_which_are_annotated(photo_rows: PhotoLibrary) 
     assert len(problems) == 1
     assert "missing.jpg" in problems[0]
     assert annotated_ids(api, found) == set()
+    assert folder_photos(api, [photo_rows.photos / "beach"]) == [second]
+    assert folder_photos(api, [photo_rows.photos]) == [second, first, third]  # by path
     assert annotated_ids(api, [*found, api.photo(second)]) == {second}
 
 
