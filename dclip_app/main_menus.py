@@ -28,6 +28,7 @@ class MainActions:
     copy: QAction
     similar: QAction
     explain: QAction
+    annotate: QAction
 
 
 def build_menus(window: QMainWindow) -> MainActions:
@@ -44,6 +45,10 @@ def build_menus(window: QMainWindow) -> MainActions:
     copy.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
     explain = _action(window, "Why this match?", "help", QKeySequence("Ctrl+E"))
     explain.setStatusTip("How the query's words and the photo's regions attend to each other")
+    annotate = _action(window, "Annotate photos…", "annotate", QKeySequence("Ctrl+Shift+A"))
+    annotate.setStatusTip(
+        "Captions and labelled boxes for the search results, else the selected folder's photos"
+    )
     actions = MainActions(
         add_folder=_action(window, "Add folder…", "folder-add", QKeySequence.StandardKey.Open),
         rescan=_action(window, "Rescan folders", "rescan", QKeySequence("F5")),
@@ -54,9 +59,16 @@ def build_menus(window: QMainWindow) -> MainActions:
         copy=copy,
         similar=_action(window, "Find similar", "similar", QKeySequence("Ctrl+L")),
         explain=explain,
+        annotate=annotate,
     )
     library_menu = window.menuBar().addMenu("&Library")
-    for action in (actions.add_folder, actions.rescan, actions.regions, actions.settings):
+    for action in (
+        actions.add_folder,
+        actions.rescan,
+        actions.regions,
+        actions.annotate,
+        actions.settings,
+    ):
         library_menu.addAction(action)
     library_menu.addSeparator()
     library_menu.addAction(actions.quit)

@@ -38,6 +38,7 @@ from dclip_app.settings_dialog import SettingsDialog
 from dclip_app.sidebar import FolderSidebar, FolderSummary
 from dclip_app.status_panel import IndexStatus, ModelStatus, SkippedFilesDialog
 from dclip_app.thumbnails import ThumbnailCache
+from dclip_app.tool_windows import ToolWindows
 from dclip_app.workers import WorkerPool
 from dclip_core.config import Settings, get_paths
 
@@ -105,11 +106,11 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.model_status)
         self.model_status.show_model(None, None)
 
+        self.tool_windows = ToolWindows(self)
         self._build_menu()
         self._connect()
         self._restore_geometry()
-        self._last_input = QueryInput()
-        self.explain_window: ExplainWindow | None = None
+        self.last_input = QueryInput()
         self._update_empty_state()
         if settings_problem:
             self.index_status.show_message(settings_problem)
@@ -158,7 +159,8 @@ class MainWindow(QMainWindow):
         actions.copy.triggered.connect(self._copy_selected)
         self.results.view.addAction(actions.copy)
         actions.similar.triggered.connect(self._similar_to_current)
-        actions.explain.triggered.connect(self._explain_current)
+        actions.explain.triggered.connect(self.tool_windows.explain_current)
+        actions.annotate.triggered.connect(self.tool_windows.annotate_current)
 
     def _connect(self) -> None:
         service = self.service
@@ -176,15 +178,15 @@ class MainWindow(QMainWindow):
         results.reveal_requested.connect(lambda hit: reveal_in_file_manager(Path(hit.path)))
         results.copy_requested.connect(lambda hit: copy_paths([Path(hit.path)]))
         results.similar_requested.connect(self.find_similar)
-        results.explain_requested.connect(self.explain_hit)
+        results.explain_requested.connect(self.tool_windows.explain_hit)
         results.more_wanted.connect(
-            lambda outcome: service.search(self._last_input, more_of=outcome)
+            lambda outcome: service.search(self.last_input, more_of=outcome)
         )
         self.detail.open_requested.connect(self._open_hit)
         self.detail.reveal_requested.connect(lambda hit: reveal_in_file_manager(Path(hit.path)))
         self.detail.copy_requested.connect(lambda hit: copy_paths([Path(hit.path)]))
         self.detail.similar_requested.connect(self.find_similar)
-        self.detail.explain_requested.connect(self.explain_hit)
+        self.detail.explain_requested.connect(self.tool_windows.explain_hit)
         self.first_run.model_ready.connect(self._model_ready)
 
         self.index_status.pause_toggled.connect(service.pause_indexing)
@@ -212,8 +214,8 @@ class MainWindow(QMainWindow):
 
     def _model_loaded(self, name: str, provider: str, note: str) -> None:
         self.model_status.show_model(name, provider, note)
-        if not self._last_input.is_empty:
-            self._run_search(self._last_input)
+        if not self.last_input.is_empty:
+            self._run_search(self.last_input)
 
     def _model_failed(self, message: str) -> None:
         self.model_status.show_model(None, None)
@@ -240,13 +242,13 @@ class MainWindow(QMainWindow):
         self.index_status.set_running(False)
         self.index_status.show_message(message)
         # New photos may match the current query now.
-        if not self._last_input.is_empty:
-            self._run_search(self._last_input)
+        if not self.last_input.is_empty:
+            self._run_search(self.last_input)
 
     # --- search ------------------------------------------------------------------------------
 
     def _run_search(self, query: QueryInput) -> None:
-        self._last_input = query
+        self.last_input = query
         if query.is_empty:
             self.results.clear()
             self._update_empty_state()
@@ -271,7 +273,7 @@ class MainWindow(QMainWindow):
                 "(or drop a folder there). DCLIP indexes it in the background; you can search "
                 "as soon as the first photos are in."
             )
-        elif self._last_input.is_empty:
+        elif self.last_input.is_empty:
             text = (
                 "Type what you are looking for above, e.g. “a dog on the beach”, or drop a "
                 "photo on “search by example”."
@@ -295,40 +297,13 @@ class MainWindow(QMainWindow):
         if hit is not None:
             self.find_similar(hit)
 
-    def explain_hit(self, hit: SearchHit) -> None:
-        """Open "Why this match?" on ``hit`` for the words searched."""
-        from dclip_app.explain_runner import ExplainRequest
-
-        request = ExplainRequest.from_search(Path(hit.path), self._last_input.text)
-        self.open_explain_window().explain(request.photo, request.query)
-
-    def _explain_current(self) -> None:
-        hit = self.results.view.current_hit()
-        if hit is not None:
-            self.explain_hit(hit)
-        else:
-            self.open_explain_window()  # on any photo: its own "Open photo…"
+    @property
+    def explain_window(self) -> ExplainWindow | None:
+        return self.tool_windows.explain
 
     def open_explain_window(self) -> ExplainWindow:
         """The explain window (made on first use), on the library's current model bundle."""
-        from dclip_app.explain_runner import ExplainRunner
-        from dclip_app.explain_window import ExplainWindow
-
-        encoder = self.service.encoder
-        bundle = encoder.manifest.path if encoder is not None else None
-        if self.explain_window is None:
-            runner = ExplainRunner(
-                bundle,
-                provider=self.settings.execution_provider,
-                threads=self.settings.threads,
-                parent=self,
-            )
-            self.explain_window = ExplainWindow(runner, parent=self)
-        self.explain_window.runner.set_bundle(bundle)
-        self.explain_window.show()
-        self.explain_window.raise_()
-        self.explain_window.activateWindow()
-        return self.explain_window
+        return self.tool_windows.open_explain()
 
     def _open_hit(self, hit: SearchHit) -> None:
         if not open_with_system_viewer(Path(hit.path)):
@@ -363,6 +338,7 @@ class MainWindow(QMainWindow):
             old_model = self.settings.model
             self.settings = dialog.saved
             self.service.update_settings(dialog.saved)
+            self.tool_windows.settings_changed(dialog.saved)
             if dialog.saved.model != old_model:
                 self.start()
 
@@ -415,9 +391,7 @@ class MainWindow(QMainWindow):
         try:
             self.setup_pool.cancel_all()
             self.thumbnail_pool.cancel_all()
-            if self.explain_window is not None:
-                self.explain_window.close()
-                self.explain_window.runner.shutdown()
+            self.tool_windows.close_all()
             # The indexer stops at its next batch boundary and commits it: nothing half-written.
             self.service.shutdown()
             self.setup_pool.wait_for_done()

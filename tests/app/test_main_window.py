@@ -288,3 +288,30 @@ def test_load_more_fetches_the_next_page_after_the_ones_shown(
     )
     assert not everything.may_have_more
     assert shown_paths(window) == [r.path for r in everything.results]
+
+
+def test_annotate_opens_on_the_folder_then_on_the_search_results(
+    qtbot: QtBot, window: MainWindow, photo_library: Path
+) -> None:
+    add_and_index(qtbot, window, photo_library)
+    window.menu_actions.annotate.trigger()  # no search yet: every photo of the library
+    annotate = window.tool_windows.annotate
+    assert annotate is not None
+    assert annotate.isVisible()
+    assert len(annotate.session.list) == len(PHOTOS)
+
+    search_for(qtbot, window, "a photo")
+    hits = window.results.model.hits
+    model = window.results.model
+    window.results.view.setCurrentIndex(model.index(model.row_of_hit(2), 0))
+    window.menu_actions.annotate.trigger()  # the results, from the current one
+    annotate = window.tool_windows.annotate
+    assert annotate is not None
+    assert annotate.session.list.ids == [hit.image_id for hit in hits]
+    assert annotate.session.list.current == hits[2].image_id
+    annotate.session.add_caption("a caption written from the search results")
+    library = Library(window.service.library.library_dir)  # a second connection: it is written
+    assert [c.text for c in library.annotations().captions(hits[2].image_id)] == [
+        "a caption written from the search results"
+    ]
+    library.close()
