@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,10 +37,14 @@ def _spin(seconds: float) -> None:
         time.sleep(0.01)
 
 
-def _seed(api: Annotations, photo: Photo) -> None:
-    """Boxes, suggestions and captions on ``photo`` (fractions of its size), unless it has some."""
+def seed_sample_photo(api: Annotations, photos: Sequence[Photo]) -> Photo:
+    """The first photo large enough, with boxes, suggestions and captions (fractions of its size)
+    unless it has some. Its "detector" suggestions are placed by hand here: no detector knows
+    these sample photos offline (the demo's pictures use real detector suggestions)."""
+    big = [p for p in photos if min(p.width, p.height) >= MIN_EDGE] or list(photos)
+    photo = big[0]
     if api.boxes_of(photo.content_hash) or api.captions_of(photo.content_hash):
-        return
+        return photo
     w, h = photo.width, photo.height
 
     def box(fx: float, fy: float, fw: float, fh: float, label: str, **kw: object) -> int:
@@ -49,19 +54,25 @@ def _seed(api: Annotations, photo: Photo) -> None:
     main = box(0.30, 0.12, 0.42, 0.80, "astronaut")
     box(0.05, 0.05, 0.22, 0.45, "flag")
     box(0.72, 0.10, 0.22, 0.55, "rocket", source="detector", score=0.81)
-    box(0.40, 0.62, 0.30, 0.30, "helmet", source="detector", score=0.46)
+    box(0.56, 0.66, 0.40, 0.34, "helmet", source="detector", score=0.46)
     caption = api.add_caption(photo.image_id, "an astronaut in an orange suit beside a flag")
     api.add_caption(photo.image_id, "official portrait, space shuttle in the background")
     caption_id = caption.first_created().id
     api.link_span(caption_id, 3, 12, main)
+    return photo
 
 
-def annotate_screens(window_home: Path, out: Path) -> list[Path]:
+def annotate_screens(
+    window_home: Path,
+    out: Path,
+    seed: Callable[[Annotations, Sequence[Photo]], Photo] = seed_sample_photo,
+) -> list[Path]:
     """Write ``annotate-boxes.png`` and ``annotate-captions.png`` into ``out``.
 
     Args:
         window_home: a DCLIP home with an indexed library (DCLIP_HOME is set to it).
         out: the folder for the pictures.
+        seed: picks the photo to show among the library's and gives it annotations.
 
     Returns:
         the files written.
@@ -86,9 +97,7 @@ def annotate_screens(window_home: Path, out: Path) -> list[Path]:
                 photos.append(api.photo(record.id))
     if not photos:
         raise RuntimeError(f"the library of {window_home} has no indexed photo; index some first")
-    big = [p for p in photos if min(p.width, p.height) >= MIN_EDGE] or photos
-    chosen = big[0]
-    _seed(api, chosen)
+    chosen = seed(api, photos)
     window = AnnotateWindow(library, [p.image_id for p in photos], photos.index(chosen))
     window.resize(*WINDOW_SIZE)
     shown: list[int] = []

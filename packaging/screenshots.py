@@ -14,7 +14,9 @@ ones) indexed with the random-init ``test-tiny`` model, so no picture shows its 
 ``~/.local/share/dclip/demo``: a trained model whose scores mean something) and writes
 ``demo-search.png``: "red circle" searched, the crops that matched outlined; then "Why this match?"
 on the first result with the photo's own caption as the query: ``explain-span.png`` (a span
-selected, spotlight on) and ``explain-region.png`` (a region selected, the spans shaded by it).
+selected, spotlight on) and ``explain-region.png`` (a region selected, the spans shaded by it);
+then the annotation window on a demo scene with the demo detector's suggestions:
+``annotate-boxes.png`` and ``annotate-captions.png``.
 Pass a copy of the demo home: the app writes its window state and caches there.
 """
 
@@ -31,9 +33,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from PySide6.QtWidgets import QApplication
 
     from dclip_app.main_window import MainWindow
+    from dclip_core.library.annotations import Annotations, Photo
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "docs" / "screenshots"
@@ -126,8 +131,69 @@ def demo_search(demo_home: Path) -> int:
     demo_explain(window, demo_home)
     window.confirm_close = lambda work: True  # type: ignore[method-assign]
     window.close()
-    print(f"wrote demo-search.png, explain-span.png, explain-region.png into {OUT}")
+    demo_annotate(demo_home)
+    print(
+        "wrote demo-search.png, explain-span.png, explain-region.png, annotate-boxes.png, "
+        f"annotate-captions.png into {OUT}"
+    )
     return 0
+
+
+def _overlap(a: Sequence[float], b: Sequence[float]) -> float:
+    """Intersection over union of two (x1, y1, x2, y2) boxes."""
+    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
+    return w * h / union if union > 0 else 0.0
+
+
+def demo_annotate(demo_home: Path) -> None:
+    """The annotation window on a demo scene: the demo detector's real suggestions (``dclip
+    annotate suggest``), one accepted, the scene's captions, a span linked to its box."""
+    import csv
+
+    from screens_annotate import annotate_screens  # beside this script (sys.path[0])
+
+    from dclip_core.shapes.world import scenes_by_file
+
+    test = demo_home / "world" / "test"
+    subprocess.run(
+        [sys.executable, "-m", "dclip_core", "annotate", "suggest", str(test)],
+        check=True,
+        env={**os.environ, "DCLIP_HOME": str(demo_home)},
+    )
+    scenes = scenes_by_file(test)
+    with (test / "captions.csv").open(encoding="utf-8") as f:
+        captions: dict[str, list[str]] = {}
+        for row in csv.DictReader(f):
+            captions.setdefault(row["file"], []).append(row["caption"])
+
+    def seed(api: Annotations, photos: Sequence[Photo]) -> Photo:
+        # A scene of three or four objects the detector found each of, and not yet annotated.
+        for photo in photos:
+            name = Path(photo.path).name
+            scene = scenes.get(name)
+            waiting = api.suggestions(photo.image_id)
+            if scene is None or api.captions(photo.image_id):
+                continue
+            if not 3 <= len(scene.objects) <= 4 or len(waiting) < len(scene.objects):
+                continue
+            # The demo's detector finds "shape"s: the user accepts its best box, named by the
+            # object under it, and links the caption's words for that object to it.
+            best = max(waiting, key=lambda b: b.score or 0.0)
+            under = max(scene.objects, key=lambda o: _overlap(o.box, best.corners))
+            api.accept([best.id], label=under.label)
+            text, *others = captions[name][:2]
+            first = api.add_caption(photo.image_id, text).first_created()
+            for caption in others:
+                api.add_caption(photo.image_id, caption)
+            words = under.phrase[2:]  # "large orange circle"
+            if words in text:
+                api.link_span(first.id, text.index(words), text.index(words) + len(words), best.id)
+            return photo
+        raise RuntimeError("no demo scene with every object suggested")
+
+    annotate_screens(demo_home, OUT, seed=seed)
 
 
 def demo_explain(window: MainWindow, demo_home: Path) -> None:

@@ -116,9 +116,10 @@ class BoxPanel(QWidget):
         finally:
             self.list.blockSignals(blocked)
         waiting = sum(1 for b in boxes.values() if b.status == "suggested")
+        kept = len(boxes) - waiting
         self.count_label.setText(
-            f"{len(boxes) - waiting} boxes"
-            + (f", {waiting} suggestions to review" if waiting else "")
+            f"{kept} box{'' if kept == 1 else 'es'}"
+            + (f", {waiting} suggestion{'' if waiting == 1 else 's'} to review" if waiting else "")
         )
         self._update_buttons()
 
