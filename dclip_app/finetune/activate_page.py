@@ -1,0 +1,149 @@
+"""Page 6, Activate: search the library with the fine-tuned model, and roll back in one click.
+
+"Use the fine-tuned model" runs ``dclip models activate <run>/bundle --json``: the library's
+photos are embedded with it while searches keep using the current model, then it becomes active
+and the replaced one is remembered. "Roll back" runs ``dclip models rollback --json``. The page
+says what changed and emits :attr:`ActivatePage.model_activated` /
+:attr:`ActivatePage.model_rolled_back` with the bundle now active, for the main window to reload.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+    QWizardPage,
+)
+
+from dclip_app.finetune.commands import ModelSwitchResult
+from dclip_app.finetune.context import WizardContext
+from dclip_app.finetune.model_switch import activate_task, rollback_task
+from dclip_app.workers import WorkerPool
+
+
+class ActivatePage(QWizardPage):
+    """Switch the library to the new bundle, or back."""
+
+    model_activated = Signal(object)  # Path: the bundle the library searches with now
+    model_rolled_back = Signal(object)  # Path | None: the bundle active after the rollback
+
+    def __init__(
+        self, context: WizardContext, pool: WorkerPool, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.context = context
+        self.pool = pool
+        self.result: ModelSwitchResult | None = None
+        self.busy_with: str | None = None
+        self.setTitle("Use the fine-tuned model")
+        self.setSubTitle(
+            "Your photos are embedded with the new model while search keeps working with the "
+            "current one; the current model is kept for Roll back."
+        )
+        self.advice = QLabel()
+        self.advice.setWordWrap(True)
+        self.bundle = QLabel()
+        self.bundle.setObjectName("hint")
+        self.bundle.setWordWrap(True)
+        self.activate_button = QPushButton("Use the fine-tuned model")
+        self.rollback_button = QPushButton("Roll back to the previous model")
+        self.busy = QProgressBar()
+        self.busy.setRange(0, 0)
+        self.busy.setTextVisible(False)
+        self.busy.hide()
+        self.status = QLabel()
+        self.status.setWordWrap(True)
+        self.activate_button.clicked.connect(self.activate)
+        self.rollback_button.clicked.connect(self.rollback)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.activate_button)
+        buttons.addWidget(self.rollback_button)
+        buttons.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.advice)
+        layout.addWidget(self.bundle)
+        layout.addLayout(buttons)
+        layout.addWidget(self.busy)
+        layout.addWidget(self.status)
+        layout.addStretch(1)
+
+    def initializePage(self) -> None:  # noqa: N802 - Qt's name
+        state = self.context.state
+        if state.helped:
+            self.advice.setText("The verdict: use it. " + (state.verdict or ""))
+        else:
+            self.advice.setText(
+                "The verdict says to keep the current model; you can still try the new one and "
+                "roll back. " + (state.verdict or "")
+            )
+        bundle = self.bundle_path()
+        self.bundle.setText(f"New model: {bundle}" if bundle else "No bundle was exported.")
+        self._update_buttons()
+
+    def bundle_path(self) -> Path | None:
+        state = self.context.state
+        if state.bundle is not None:
+            return state.bundle
+        if state.run_dir is not None and (state.run_dir / "bundle").is_dir():
+            return state.run_dir / "bundle"
+        return None
+
+    def activate(self) -> None:
+        bundle = self.bundle_path()
+        if bundle is None or self.busy_with:
+            return
+        self._run(activate_task(bundle), "activate")
+
+    def rollback(self) -> None:
+        if not self.busy_with:
+            self._run(rollback_task(), "rollback")
+
+    def _run(self, task: object, what: str) -> None:
+        self.busy_with = what
+        self.status.setText(
+            "Embedding your photos with the new model (search keeps working)…"
+            if what == "activate"
+            else "Going back to the previous model…"
+        )
+        self.busy.show()
+        self._update_buttons()
+        self.pool.start(
+            task,  # type: ignore[arg-type]
+            f"model {what}",
+            on_result=lambda result: self._switched(what, result),
+            on_error=self._failed,
+            on_finished=self._finished,
+        )
+
+    def _switched(self, what: str, result: ModelSwitchResult) -> None:
+        self.result = result
+        verb = "Searching with" if what == "activate" else "Back to"
+        self.status.setText(result.sentence(verb))
+        if result.switched and what == "activate" and result.active_bundle is not None:
+            self.model_activated.emit(result.active_bundle)
+        elif result.switched and what == "rollback":
+            self.model_rolled_back.emit(result.active_bundle)
+
+    def _failed(self, error: BaseException) -> None:
+        self.status.setText(f"<span style='color:#b00020'>{error}</span>")
+
+    def _finished(self) -> None:
+        self.busy_with = None
+        self.busy.hide()
+        self._update_buttons()
+        self.completeChanged.emit()
+
+    def _update_buttons(self) -> None:
+        idle = self.busy_with is None
+        self.activate_button.setEnabled(idle and self.bundle_path() is not None)
+        self.rollback_button.setEnabled(idle and self.result is not None)
+
+    def isComplete(self) -> bool:  # noqa: N802 - Qt's name
+        return self.busy_with is None

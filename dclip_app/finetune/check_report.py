@@ -1,0 +1,77 @@
+"""The Check page in data: ``dclip finetune --check-only``'s answer, ready to show (Qt-free).
+
+The child sends a ``datacheck`` event (counts, problems, samples, warnings, ``lines`` in
+sentences, and ``refused``: the one-line reason when nothing can be trained) and, when refused or
+broken, an ``error`` event. :func:`read_check` turns those events into a :class:`CheckReport`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+# The warnings carry their own line; the problem facts are the lines after the first two.
+_SUMMARY_LINES = 2
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """What the data check found.
+
+    Attributes:
+        photos, captioned, trainable, captions: the counts.
+        train, held_out: the split's sizes.
+        problems: one sentence per kind of problem (photos left out, twins, long captions…).
+        warnings: the check's warnings (the data is small, photos without caption…).
+        samples: a few ``(photo, caption)`` training pairs.
+        refused: the one-line reason nothing can be trained (None: the data is usable).
+    """
+
+    photos: int = 0
+    captioned: int = 0
+    trainable: int = 0
+    captions: int = 0
+    train: int = 0
+    held_out: int = 0
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    samples: list[tuple[Path, str]] = field(default_factory=list)
+    refused: str | None = None
+
+    @property
+    def usable(self) -> bool:
+        return self.refused is None
+
+    def counts_line(self) -> str:
+        return (
+            f"{self.photos} photos found, {self.captioned} with a caption, {self.trainable} "
+            f"usable ({self.captions} captions)"
+        )
+
+    def split_line(self) -> str:
+        return f"{self.train} to train on, {self.held_out} held out to measure the result on"
+
+
+def read_check(events: Sequence[dict[str, Any]], failure: str = "") -> CheckReport:
+    """The report from the child's events; ``failure`` is its error line when it sent none."""
+    checks = [e for e in events if e.get("event") == "datacheck"]
+    errors = [str(e.get("message")) for e in events if e.get("event") == "error"]
+    if not checks:
+        return CheckReport(refused=errors[-1] if errors else failure or "the check failed")
+    check = checks[-1]
+    refused = check.get("refused") or (errors[-1] if errors else None)
+    lines = [str(line) for line in check.get("lines") or []]
+    return CheckReport(
+        photos=int(check.get("photos", 0)),
+        captioned=int(check.get("captioned", 0)),
+        trainable=int(check.get("trainable", 0)),
+        captions=int(check.get("captions", 0)),
+        train=int(check.get("train", 0)),
+        held_out=int(check.get("held_out", 0)),
+        problems=[ln for ln in lines[_SUMMARY_LINES:] if not ln.startswith(("sample", "warning"))],
+        warnings=[str(w) for w in check.get("warnings") or []],
+        samples=[(Path(str(p)), str(c)) for p, c in check.get("samples") or []],
+        refused=str(refused) if refused else None,
+    )

@@ -1,0 +1,110 @@
+"""The ``dclip`` command lines the wizard runs, and what their ``--json`` answers mean (Qt-free).
+
+Every child goes through :func:`~dclip_core.config.processes.dclip_command`, so the wizard works
+the same from a checkout, a wheel and a frozen build (ADR 0018).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from dclip_app.finetune.recipes import RecipeChoice
+from dclip_core.config.processes import dclip_command
+
+
+def check_command(
+    sources: Sequence[str], model: str | None, extra: Sequence[str] = ()
+) -> list[str]:
+    """``dclip finetune --check-only --events jsonl --data …`` (writes nothing)."""
+    return dclip_command(
+        "finetune", "--check-only", "--events", "jsonl", *_data_args(sources, model), *extra
+    )
+
+
+def train_command(
+    sources: Sequence[str],
+    model: str | None,
+    run_dir: Path,
+    recipe: RecipeChoice,
+    extra: Sequence[str] = (),
+) -> list[str]:
+    """``dclip finetune --events jsonl --out RUN --data … <recipe args>``."""
+    return dclip_command(
+        "finetune",
+        "--events",
+        "jsonl",
+        "--out",
+        str(run_dir),
+        *_data_args(sources, model),
+        *recipe.args(),
+        *extra,
+    )
+
+
+def resume_command(run_dir: Path) -> list[str]:
+    """``dclip finetune --events jsonl --resume RUN`` (the run keeps its own options)."""
+    return dclip_command("finetune", "--events", "jsonl", "--resume", str(run_dir))
+
+
+def activate_command(bundle: Path) -> list[str]:
+    return dclip_command("models", "activate", str(bundle), "--json")
+
+
+def rollback_command() -> list[str]:
+    return dclip_command("models", "rollback", "--json")
+
+
+def _data_args(sources: Sequence[str], model: str | None) -> list[str]:
+    args = [arg for spec in sources for arg in ("--data", spec)]
+    return args + (["--model", model] if model else [])
+
+
+@dataclass(frozen=True)
+class ModelSwitchResult:
+    """``dclip models activate/rollback --json``'s answer.
+
+    Attributes:
+        switched: the library now searches with ``active``.
+        active_name, active_bundle: the model searches use now.
+        previous_name: the model a rollback goes back to.
+        embedded: photos embedded for the switch.
+    """
+
+    switched: bool
+    active_name: str | None
+    active_bundle: Path | None
+    previous_name: str | None
+    embedded: int
+
+    @classmethod
+    def from_output(cls, lines: Sequence[str]) -> ModelSwitchResult:
+        """Parse the command's stdout (one indented JSON object).
+
+        Raises:
+            ValueError: the output is not that object.
+        """
+        data = json.loads("\n".join(lines))
+        active = data.get("active") or {}
+        previous = data.get("previous") or {}
+        bundle = active.get("bundle")
+        return cls(
+            switched=bool(data["switched"]),
+            active_name=active.get("name"),
+            active_bundle=Path(bundle) if bundle else None,
+            previous_name=previous.get("name"),
+            embedded=int(data.get("embedded", 0)),
+        )
+
+    def sentence(self, verb: str) -> str:
+        """``Searching with X now (24 photos embedded); Roll back returns to Y``."""
+        if not self.switched:
+            return (
+                f"embedding stopped after {self.embedded} photos; searches still use "
+                f"{self.active_name or 'the current model'}"
+            )
+        how = f"{self.embedded} photos embedded" if self.embedded else "its vectors were stored"
+        back = f"; Roll back returns to {self.previous_name}" if self.previous_name else ""
+        return f"{verb} {self.active_name} ({how}){back}"
