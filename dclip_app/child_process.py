@@ -35,6 +35,7 @@ from dclip_app.workers import TaskControl
 
 # Lines kept from a child's stderr to explain a failure.
 ERROR_TAIL_LINES = 5
+CLI_ERROR_PREFIX = "dclip: error: "
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,8 @@ class ChildOutput:
         ]
         if errors:
             return errors[-1]
-        detail = "; ".join(self.stderr_tail)
+        # `dclip` ends a refusal with "dclip: error: <what to do>": the app shows what to do.
+        detail = "; ".join(line.removeprefix(CLI_ERROR_PREFIX) for line in self.stderr_tail)
         return detail or f"exit code {self.code}"
 
 

@@ -29,10 +29,12 @@ class MainActions:
     similar: QAction
     explain: QAction
     annotate: QAction
+    finetune: QAction
+    rollback: QAction
 
 
 def build_menus(window: QMainWindow) -> MainActions:
-    """Create the Library and Search menus of ``window`` and return their actions."""
+    """Create the Library, Search and Model menus of ``window`` and return their actions."""
     regions = QAction("Find small things (index crops too)", window)
     regions.setCheckable(True)
     regions.setToolTip(
@@ -49,6 +51,12 @@ def build_menus(window: QMainWindow) -> MainActions:
     annotate.setStatusTip(
         "Captions and labelled boxes for the search results, else the selected folder's photos"
     )
+    finetune = _action(window, "Fine-tune on my photos…", "resume", QKeySequence("Ctrl+Shift+F"))
+    finetune.setStatusTip(
+        "Teach the model your captioned photos, see whether it helped, and switch to it"
+    )
+    rollback = _action(window, "Back to the previous model", "rescan", QKeySequence())
+    rollback.setStatusTip("Search with the model used before the last switch (no re-indexing)")
     actions = MainActions(
         add_folder=_action(window, "Add folder…", "folder-add", QKeySequence.StandardKey.Open),
         rescan=_action(window, "Rescan folders", "rescan", QKeySequence("F5")),
@@ -60,6 +68,8 @@ def build_menus(window: QMainWindow) -> MainActions:
         similar=_action(window, "Find similar", "similar", QKeySequence("Ctrl+L")),
         explain=explain,
         annotate=annotate,
+        finetune=finetune,
+        rollback=rollback,
     )
     library_menu = window.menuBar().addMenu("&Library")
     for action in (
@@ -75,6 +85,9 @@ def build_menus(window: QMainWindow) -> MainActions:
     search_menu = window.menuBar().addMenu("&Search")
     for action in (actions.find, actions.copy, actions.similar, actions.explain):
         search_menu.addAction(action)
+    model_menu = window.menuBar().addMenu("&Model")
+    for action in (actions.finetune, actions.rollback):
+        model_menu.addAction(action)
     return actions
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QByteArray, QSettings, Qt
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QApplication,
@@ -40,7 +40,8 @@ from dclip_app.status_panel import IndexStatus, ModelStatus, SkippedFilesDialog
 from dclip_app.thumbnails import ThumbnailCache
 from dclip_app.tool_windows import ToolWindows
 from dclip_app.workers import WorkerPool
-from dclip_core.config import Settings, get_paths
+from dclip_core.config import Settings, get_paths, load_settings
+from dclip_core.errors import ConfigError
 
 if TYPE_CHECKING:
     from dclip_app.explain_window import ExplainWindow
@@ -107,6 +108,7 @@ class MainWindow(QMainWindow):
         self.model_status.show_model(None, None)
 
         self.tool_windows = ToolWindows(self)
+        self._runs_offered = False
         self._build_menu()
         self._connect()
         self._restore_geometry()
@@ -140,10 +142,27 @@ class MainWindow(QMainWindow):
         else:
             self.first_run.show_state(state)
             self.pages.setCurrentIndex(FIRST_RUN_PAGE)
+        if not self._runs_offered:
+            # Once the window is on screen: a fine-tune left training or stopped last time.
+            self._runs_offered = True
+            QTimer.singleShot(0, self, self.tool_windows.offer_unfinished_run)
 
     def _model_ready(self, bundle: Path) -> None:
         self.pages.setCurrentIndex(LIBRARY_PAGE)
         self.service.load_model(bundle)
+
+    def model_switched(self, bundle: Path | None) -> None:
+        """``dclip models activate/rollback`` changed the library's model and ``settings.model``:
+        read the settings again and search with ``bundle``."""
+        try:
+            self.settings = load_settings()
+        except ConfigError as exc:
+            self.index_status.show_message(f"The model was switched, but {exc}")
+            return
+        self.service.update_settings(self.settings)
+        self.tool_windows.settings_changed(self.settings)
+        if bundle is not None:
+            self._model_ready(bundle)
 
     # --- wiring ------------------------------------------------------------------------------
 
@@ -161,6 +180,8 @@ class MainWindow(QMainWindow):
         actions.similar.triggered.connect(self._similar_to_current)
         actions.explain.triggered.connect(self.tool_windows.explain_current)
         actions.annotate.triggered.connect(self.tool_windows.annotate_current)
+        actions.finetune.triggered.connect(self.tool_windows.open_finetune)
+        actions.rollback.triggered.connect(self.tool_windows.rollback)
 
     def _connect(self) -> None:
         service = self.service

@@ -48,7 +48,7 @@ def offer_unfinished_run(
     library_folders: Sequence[Path] = (),
     *,
     runs: Sequence[UnfinishedRun] | None = None,
-    ask: Ask = ask_about_run,
+    ask: Ask | None = None,
 ) -> FinetuneWizard | None:
     """Ask about the newest unfinished run and open the wizard on it (shown), or return None.
 
@@ -56,13 +56,13 @@ def offer_unfinished_run(
         parent: the main window.
         settings, library_folders: as for :class:`FinetuneWizard`.
         runs: the runs to consider (default: :func:`find_unfinished_runs`).
-        ask: the question (tests answer it).
+        ask: the question (default :func:`ask_about_run`; tests answer it).
     """
     runs = find_unfinished_runs() if runs is None else runs
     if not runs:
         return None
     run = runs[0]
-    answer = ask(parent, run)
+    answer = (ask or ask_about_run)(parent, run)
     if answer == LATER:
         return None
     wizard = FinetuneWizard.for_run(run, settings, library_folders, parent)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from pathlib import Path
 
@@ -11,8 +12,9 @@ from PySide6.QtGui import QDropEvent
 from pytestqt.qtbot import QtBot
 
 from dclip_app.main_window import LIBRARY_PAGE, MainWindow
+from dclip_core.config import Settings
 from dclip_core.library.library import Library
-from tests.app.conftest import wait_for_indexing
+from tests.app.conftest import close_window, wait_for_indexing
 from tests.helpers.images import PHOTOS
 
 pytestmark = pytest.mark.gui
@@ -315,3 +317,58 @@ def test_annotate_opens_on_the_folder_then_on_the_search_results(
         "a caption written from the search results"
     ]
     library.close()
+
+
+def test_model_menu_opens_the_wizard_and_a_rollback_without_previous_model_says_so(
+    qtbot: QtBot, window: MainWindow
+) -> None:
+    menus = [a.text() for a in window.menuBar().actions()]
+    assert menus == ["&Library", "&Search", "&Model"]
+    window.menu_actions.finetune.trigger()
+    wizard = window.tool_windows.finetune
+    assert wizard is not None
+    assert wizard.isVisible()
+    assert window.tool_windows.open_finetune() is wizard  # one wizard while it is open
+    wizard.close()
+
+    window.menu_actions.rollback.trigger()  # a `dclip models rollback` child
+    label = window.index_status.label
+    qtbot.waitUntil(lambda: "failed" in label.text(), timeout=60_000)
+    assert label.text() == (
+        "rolling back to the previous model failed: no previous model to roll back to; "
+        "`dclip models activate BUNDLE` records one"
+    )
+    assert window.settings.model == str(window.service.encoder.manifest.path)
+
+
+def test_an_unfinished_fine_tune_is_offered_at_start(
+    qtbot: QtBot, app_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dclip_app.finetune import startup
+    from dclip_app.finetune.runs import runs_root
+
+    run = runs_root() / "20261207-101500"
+    run.mkdir(parents=True)
+    (run / "finetune.json").write_text(
+        json.dumps(
+            {
+                "format": "dclip-finetune/1",
+                "created": "2026-12-07T10:15:00+00:00",
+                "options": {"sources": ["folder=/home/user/Pictures"]},
+                "base_model": "test-tiny",
+                "stages": {s: {"finished": "", "result": {}} for s in ("check", "split")},
+            }
+        )
+    )
+    asked: list[str] = []
+    monkeypatch.setattr(
+        startup, "ask_about_run", lambda parent, found: asked.append(found.describe()) or "later"
+    )
+    window = MainWindow(app_settings)
+    qtbot.addWidget(window)
+    window.show()
+    window.start()
+    qtbot.waitUntil(lambda: bool(asked), timeout=10_000)
+    assert asked == ["20261207-101500: folder=/home/user/Pictures (stopped before estimate)"]
+    assert window.tool_windows.finetune is None  # "Later": nothing opened
+    close_window(window)
