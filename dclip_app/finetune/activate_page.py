@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from dclip_app.finetune.commands import ModelSwitchResult
 from dclip_app.finetune.context import WizardContext
+from dclip_app.finetune.data_sources import display_path
 from dclip_app.finetune.model_switch import activate_task, rollback_task
 from dclip_app.workers import WorkerPool
 
@@ -41,6 +42,7 @@ class ActivatePage(QWizardPage):
         self.context = context
         self.pool = pool
         self.result: ModelSwitchResult | None = None
+        self.activated = False  # the new bundle is the one searches use now
         self.busy_with: str | None = None
         self.setTitle("Use the fine-tuned model")
         self.setSubTitle(
@@ -77,14 +79,18 @@ class ActivatePage(QWizardPage):
     def initializePage(self) -> None:  # noqa: N802 - Qt's name
         state = self.context.state
         if state.helped:
-            self.advice.setText("The verdict: use it. " + (state.verdict or ""))
+            advice = "It helped on your held-out photos: use it."
         else:
-            self.advice.setText(
-                "The verdict says to keep the current model; you can still try the new one and "
-                "roll back. " + (state.verdict or "")
+            advice = (
+                "The verdict is to keep the current model; you can still try the new one and "
+                "roll back."
             )
+        verdict = f"<br><i>Verdict: {state.verdict}</i>" if state.verdict else ""
+        self.advice.setText(advice + verdict)
         bundle = self.bundle_path()
-        self.bundle.setText(f"New model: {bundle}" if bundle else "No bundle was exported.")
+        self.bundle.setText(
+            f"New model: {display_path(bundle)}" if bundle else "No bundle was exported."
+        )
         self._update_buttons()
 
     def bundle_path(self) -> Path | None:
@@ -127,8 +133,10 @@ class ActivatePage(QWizardPage):
         verb = "Searching with" if what == "activate" else "Back to"
         self.status.setText(result.sentence(verb))
         if result.switched and what == "activate" and result.active_bundle is not None:
+            self.activated = True
             self.model_activated.emit(result.active_bundle)
         elif result.switched and what == "rollback":
+            self.activated = not self.activated  # a second rollback goes forward again
             self.model_rolled_back.emit(result.active_bundle)
 
     def _failed(self, error: BaseException) -> None:
@@ -142,7 +150,9 @@ class ActivatePage(QWizardPage):
 
     def _update_buttons(self) -> None:
         idle = self.busy_with is None
-        self.activate_button.setEnabled(idle and self.bundle_path() is not None)
+        self.activate_button.setEnabled(
+            idle and not self.activated and self.bundle_path() is not None
+        )
         self.rollback_button.setEnabled(idle and self.result is not None)
 
     def isComplete(self) -> bool:  # noqa: N802 - Qt's name

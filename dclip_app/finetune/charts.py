@@ -61,7 +61,9 @@ class LossChart(QWidget):
             panel = QRectF(
                 _MARGIN + index * width, _MARGIN, width - _MARGIN, self.height() - 2 * _MARGIN
             )
+            painter.save()
             self._paint_panel(painter, panel, stage)
+            painter.restore()
         painter.end()
 
     def _paint_panel(self, painter: QPainter, panel: QRectF, stage: str) -> None:
@@ -85,6 +87,7 @@ class LossChart(QWidget):
         grid = QColor(text)
         grid.setAlpha(60)
         painter.setPen(QPen(grid, 1))
+        painter.setBrush(Qt.BrushStyle.NoBrush)
         painter.drawRect(plot)
         if not points:
             painter.setPen(text)

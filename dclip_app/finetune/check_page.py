@@ -53,6 +53,12 @@ def load_thumbnail(path: Path, size: QSize = THUMB) -> QPixmap:
     return QPixmap.fromImage(reader.read())
 
 
+def _show_text(label: QLabel, text: str) -> None:
+    """Set ``label``'s text and show it only when there is some (empty lines take room)."""
+    label.setText(text)
+    label.setVisible(bool(text))
+
+
 def _device_line() -> str:
     return (
         "Device: a CUDA GPU when this computer has one, else this CPU "
@@ -98,7 +104,8 @@ class CheckPage(QWizardPage):
         for widget in (self.busy, self.counts, self.split, self.error, self.problems):
             layout.addWidget(widget)
         layout.addWidget(self.warnings)
-        layout.addWidget(QLabel("A few photos it will train on:"))
+        self.samples_title = QLabel("A few photos it will train on:")
+        layout.addWidget(self.samples_title)
         layout.addLayout(self.samples)
         layout.addWidget(self.device)
         row = QHBoxLayout()
@@ -143,18 +150,18 @@ class CheckPage(QWizardPage):
         self.busy.setVisible(report is None)
         self.again.setEnabled(report is not None)
         if report is None:
-            self.counts.setText("Reading your photos and captions…")
+            _show_text(self.counts, "Reading your photos and captions…")
             for label in (self.split, self.error, self.problems, self.warnings):
-                label.clear()
+                _show_text(label, "")
+            self.samples_title.hide()
             self._show_samples([])
             return
-        self.counts.setText(f"<b>{report.counts_line()}</b>" if report.photos else "")
-        self.split.setText(f"Split: {report.split_line()}" if report.usable else "")
-        self.error.setText(f"Cannot train on this: {report.refused}" if report.refused else "")
-        self.problems.setText(
-            "<br>".join(f"• {p}" for p in report.problems) if report.problems else ""
-        )
-        self.warnings.setText("<br>".join(f"⚠ {w}" for w in report.warnings))
+        _show_text(self.counts, f"<b>{report.counts_line()}</b>" if report.photos else "")
+        _show_text(self.split, f"Split: {report.split_line()}" if report.usable else "")
+        _show_text(self.error, f"Cannot train on this: {report.refused}" if report.refused else "")
+        _show_text(self.problems, "<br>".join(f"• {p}" for p in report.problems))
+        _show_text(self.warnings, "<br>".join(f"⚠ {w}" for w in report.warnings))
+        self.samples_title.setVisible(bool(report.samples))
         self._show_samples(report.samples)
 
     def _show_samples(self, samples: list[tuple[Path, str]]) -> None:

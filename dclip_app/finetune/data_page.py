@@ -17,7 +17,13 @@ from PySide6.QtWidgets import (
 )
 
 from dclip_app.finetune.context import WizardContext
-from dclip_app.finetune.data_sources import ALL_LIBRARY, DATA_FORMATS, DataChoice, guess_format
+from dclip_app.finetune.data_sources import (
+    ALL_LIBRARY,
+    DATA_FORMATS,
+    DataChoice,
+    display_path,
+    guess_format,
+)
 
 
 class PathField(QWidget):
@@ -40,13 +46,13 @@ class PathField(QWidget):
         return Path(text).expanduser() if text else None
 
     def _browse(self) -> None:
-        start = self.edit.text() or str(Path.home())
+        start = str(self.path() or Path.home())
         if self.pick_file:
             chosen, _ = QFileDialog.getOpenFileName(self, "Choose the file", start)
         else:
             chosen = QFileDialog.getExistingDirectory(self, "Choose the folder", start)
         if chosen:
-            self.edit.setText(chosen)
+            self.edit.setText(display_path(Path(chosen)))
 
 
 class DataPage(QWizardPage):
@@ -69,7 +75,7 @@ class DataPage(QWizardPage):
         self.scope_box = QComboBox()
         self.scope_box.addItem("Every annotated photo", ALL_LIBRARY)
         for folder in context.library_folders:
-            self.scope_box.addItem(str(folder), str(folder))
+            self.scope_box.addItem(display_path(folder), str(folder))
         self.path_field = PathField()
         self.images_field = PathField()
         self.problem_label = QLabel()
@@ -99,8 +105,8 @@ class DataPage(QWizardPage):
             index = self.scope_box.findData(str(choice.path)) if choice.path else 0
             self.scope_box.setCurrentIndex(max(0, index))
         else:
-            self.path_field.edit.setText(str(choice.path) if choice.path else "")
-            self.images_field.edit.setText(str(choice.images) if choice.images else "")
+            self.path_field.edit.setText(display_path(choice.path) if choice.path else "")
+            self.images_field.edit.setText(display_path(choice.images) if choice.images else "")
         self._format_changed()
 
     def choice(self) -> DataChoice:

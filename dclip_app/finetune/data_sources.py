@@ -149,3 +149,11 @@ def guess_format(folder: Path) -> str:
     if (folder / "scenes.json").is_file() and (folder / "captions.csv").is_file():
         return "shapes"
     return "folder"
+
+
+def display_path(path: Path) -> str:
+    """``path`` as people read it: under the home folder as ``~/…``."""
+    try:
+        return f"~/{path.relative_to(Path.home()).as_posix()}"
+    except ValueError:
+        return str(path)

@@ -91,7 +91,11 @@ class EvaluatePage(QWizardPage):
                         Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
                     )
                 self.table.setItem(row, column, item)
-        self.table.setMaximumHeight(self.table.verticalHeader().length() + 32)
+        self.table.resizeRowsToContents()
+        header = self.table.horizontalHeader().sizeHint().height()
+        self.table.setFixedHeight(
+            self.table.verticalHeader().length() + header + 2 * self.table.frameWidth()
+        )
         self.bars.set_rows(state.rows)
         color = "#1f8a4c" if state.helped else "#b35c00"
         verdict = state.verdict or "no evaluation recorded"

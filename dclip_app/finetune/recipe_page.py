@@ -93,7 +93,9 @@ class RecipePage(QWizardPage):
         table.verticalHeader().hide()
         table.horizontalHeader().setStretchLastSection(True)
         table.resizeColumnsToContents()
-        table.setMaximumHeight(table.verticalHeader().length() + 30)
+        table.resizeRowsToContents()
+        height = table.verticalHeader().length() + table.horizontalHeader().sizeHint().height()
+        table.setFixedHeight(height + 2 * table.frameWidth())
         return table
 
     def _custom_box(self) -> QGroupBox:

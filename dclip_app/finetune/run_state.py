@@ -125,7 +125,7 @@ class RunState:
     def progress_text(self) -> str:
         """``step 5 of 9 · 12.7 samples/s · about 4 s left`` for the training stages."""
         if self.stage not in TRAINING_STAGES or not self.total_steps:
-            return self.message
+            return ""
         parts = [f"step {self.step} of {self.total_steps}"]
         if self.samples_per_s is not None:
             parts.append(f"{self.samples_per_s:.1f} samples/s")
@@ -164,7 +164,7 @@ def _on_stage(state: RunState, event: dict[str, Any]) -> None:
         state.status = RunStatus.RUNNING
         state.step, state.total_steps = 0, 0
         state.samples_per_s = state.eta_s = None
-        state.message = stage_label(stage)
+        state.message = ""
     elif status == "done" and stage not in state.finished_stages:
         state.finished_stages.append(stage)
     elif status == "stopped":
@@ -212,7 +212,7 @@ def _on_start(state: RunState, event: dict[str, Any]) -> None:
     state.step = int(event.get("step") or 0)
     state.total_steps = int(event.get("total_steps") or 0)
     resumed = event.get("resumed_from")
-    state.message = f"continuing from step {state.step}" if resumed else stage_label(state.stage)
+    state.message = f"continued from the checkpoint of step {state.step}" if resumed else ""
 
 
 def _on_step(state: RunState, event: dict[str, Any]) -> None:

@@ -29,6 +29,7 @@ from dclip_app.finetune.data_page import DataPage
 from dclip_app.finetune.evaluate_page import EvaluatePage
 from dclip_app.finetune.process import TrainingProcess
 from dclip_app.finetune.recipe_page import RecipePage
+from dclip_app.finetune.run_state import RunStatus
 from dclip_app.finetune.runs import UnfinishedRun, running_pid
 from dclip_app.finetune.train_page import TrainPage
 from dclip_app.workers import WorkerPool
@@ -128,7 +129,8 @@ class FinetuneWizard(QWizard):
                 "embedded with it)."
             )
             return
-        if self.process.running:
+        # A finished run's process is only exiting: nothing to ask.
+        if self.process.running and self.context.state.status is not RunStatus.FINISHED:
             choice = self.leave_running()
             if choice == STAY:
                 return
