@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 from pathlib import Path
 
@@ -58,3 +59,19 @@ def tiny_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
         patch.setenv("DCLIP_HOME", str(root / "home"))
         manifest = export_model("test-tiny", root / "test-tiny", int8=True, fp16=True)
     return manifest.path
+
+
+@pytest.fixture(scope="session")
+def shapes_folder_master(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """24 captioned 64-px shapes scenes with ``scenes.json``, made once (copy before changing)."""
+    from dclip_core.shapes.scenes import write_shapes_dataset
+
+    folder = tmp_path_factory.mktemp("shapes-master")
+    write_shapes_dataset(folder, 24, seed=3, image_size=64)
+    return folder
+
+
+@pytest.fixture
+def shapes_folder(shapes_folder_master: Path, tmp_path: Path) -> Path:
+    """A fresh copy of :func:`shapes_folder_master` in ``tmp_path/captioned`` (change it freely)."""
+    return Path(shutil.copytree(shapes_folder_master, tmp_path / "captioned"))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +12,6 @@ import pytest
 
 from dclip_app.finetune import process as training_process
 from dclip_app.finetune.wizard import STOP, FinetuneWizard
-from dclip_core.shapes.scenes import write_shapes_dataset
 
 # test-tiny on 24 64-px scenes, ground-truth regions, a checkpoint every 2 steps: the teacher runs
 # 9 steps and the student 6 (seconds on 2 cores); the bundle skips explain/ to save its export.
@@ -31,17 +29,10 @@ def tiny() -> list[str]:
     return list(TINY)
 
 
-@pytest.fixture(scope="session")
-def scenes_master(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("scenes-master")
-    write_shapes_dataset(folder, 24, seed=3, image_size=64)
-    return folder
-
-
 @pytest.fixture
-def captioned(scenes_master: Path, tmp_path: Path) -> Path:
-    """24 captioned photos (a captions.csv folder) of one's own, under ``tmp_path/photos``."""
-    return Path(shutil.copytree(scenes_master, tmp_path / "photos"))
+def captioned(shapes_folder: Path) -> Path:
+    """24 captioned photos (a captions.csv folder) of one's own, in ``tmp_path/captioned``."""
+    return shapes_folder
 
 
 @pytest.fixture(autouse=True)
