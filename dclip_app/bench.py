@@ -1,4 +1,4 @@
-"""App benchmarks: start-up time and GUI-thread responsiveness while indexing.
+"""App benchmarks: start-up time, GUI-thread latency while indexing, the annotation canvas.
 
 ``python -m dclip_app.bench start [--repeats N]``
     Wall time from launching a fresh process to the first event-loop turn after the main window is
@@ -9,7 +9,12 @@
     A 10 ms ``QTimer`` records how late each tick fires (event-loop latency) while the app indexes
     N generated photos with the test-tiny bundle; the baseline is the same probe over an idle app.
 
-Both print medians/maxima and the command; numbers go to docs/benchmarks.md ("## App").
+``python -m dclip_app.bench annotate [--repeats N] [--opens M] [--json]``
+    The annotation window on a 6000×4000 photo: open time (baseline 1200×800), and one box moved,
+    selected or hovered plus a forced repaint with 200 boxes on the photo (baseline 1 box); see
+    :mod:`dclip_app.bench_annotate`. Prints a table unless ``--json``.
+
+All print medians/maxima and the command; numbers go to docs/benchmarks.md ("## App").
 Runs offscreen unless a display is set.
 """
 
@@ -187,7 +192,20 @@ def main(argv: list[str] | None = None) -> int:
     p_start.add_argument("--repeats", type=int, default=5)
     p_lat = sub.add_parser("latency", help="GUI-thread latency while indexing")
     p_lat.add_argument("--images", type=int, default=1000)
+    p_ann = sub.add_parser("annotate", help="annotation window: large photo, many boxes")
+    p_ann.add_argument("--repeats", type=int, default=30, help="edits, selections, hovers each")
+    p_ann.add_argument("--opens", type=int, default=5, help="windows opened per photo")
+    p_ann.add_argument("--json", action="store_true", help="print JSON, not a table")
     args = parser.parse_args(argv)
+    if args.which == "annotate":
+        from dclip_app.bench_annotate import bench_annotate, table
+
+        annotate = bench_annotate(args.repeats, args.opens)
+        command = (
+            f"python -m dclip_app.bench annotate --repeats {args.repeats} --opens {args.opens}"
+        )
+        print(json.dumps(annotate, indent=2) if args.json else table(annotate, command))
+        return 0
     result = bench_start(args.repeats) if args.which == "start" else bench_latency(args.images)
     print(json.dumps(result, indent=2))
     return 0
