@@ -6,6 +6,8 @@ open
     From constructing :class:`~dclip_app.annotate.window.AnnotateWindow` (and showing it) to its
     ``photo_shown`` on a generated, noisy 6000×4000 JPEG; baseline a 1200×800 one. The 6000×4000
     photo is opened with 1 box and with 200 boxes. The first round (cold file cache) is dropped.
+repaint
+    Only the forced repaint (nothing changed): what each row below includes.
 edit
     One box moved the way a drag ends (the edit tool's ``changed``: database write, undo step,
     the item and the box list updated), then ``processEvents()`` and a forced repaint of the
@@ -174,6 +176,7 @@ def _interactions(
     hovered: list[int] = []
     canvas.box_hovered.connect(hovered.append)
     result = {
+        "repaint": _timed(app, window, lambda _k: None, repeats),
         "edit": _timed(app, window, edit, repeats),
         "select": _timed(app, window, select, repeats),
         "hover": _timed(app, window, hover, repeats),
@@ -294,7 +297,7 @@ def _measure(
         "open": {name: stats(v) for name, v in open_ms.items()},
         **{
             what: {name: stats(v[what]) for name, v in actions.items()}
-            for what in ("edit", "select", "hover")
+            for what in ("repaint", "edit", "select", "hover")
         },
     }
 
@@ -307,7 +310,7 @@ def table(result: dict[str, object], command: str) -> str:
         "| measurement | photo | median | max |",
         "|---|---|---:|---:|",
     ]
-    for what in ("open", "edit", "select", "hover"):
+    for what in ("open", "repaint", "edit", "select", "hover"):
         rows = result[what]
         assert isinstance(rows, dict)
         for name, values in rows.items():

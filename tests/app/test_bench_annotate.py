@@ -33,12 +33,12 @@ def test_tiny_benchmark_measures_every_row(qapp: QApplication, tmp_path: Path) -
     opens = result["open"]
     assert isinstance(opens, dict)
     assert list(opens) == ["120×80, 0 boxes (baseline)", "600×400, 1 box", "600×400, 12 boxes"]
-    for what in ("edit", "select", "hover"):
+    for what in ("repaint", "edit", "select", "hover"):
         rows = result[what]
         assert isinstance(rows, dict)
         assert list(rows) == ["1 box (baseline)", "12 boxes"]
         assert all(0 < row["median_ms"] <= row["max_ms"] for row in rows.values())
     text = table(result, "python -m dclip_app.bench annotate")
     assert "`python -m dclip_app.bench annotate`" in text
-    assert text.count("\n| ") == 9 + 1  # header and nine rows
+    assert text.count("\n| ") == 11 + 1  # header and eleven rows
     json.dumps(result)
