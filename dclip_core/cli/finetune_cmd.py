@@ -134,6 +134,8 @@ class _TextPrinter:
 
         name = event["event"]
         if name == "datacheck":
+            if event.get("refused"):
+                return  # refused data is said in one line: the error `dclip` prints
             lines = [f"data: {line}" for line in event["lines"] if not line.startswith("warning")]
         elif name == "warning":
             lines = [f"warning: {event['message']}"]
