@@ -81,6 +81,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-estimate", action="store_true", help="skip the measured time estimate"
     )
+    parser.add_argument(
+        "--estimate",
+        action="store_true",
+        help="with --check-only: also measure how long training will take here (a few steps "
+        "of each stage; the region cache it fills is reused by the run)",
+    )
     parser.add_argument("--bundle-name", help="display name of the exported bundle")
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     parser.add_argument(
@@ -220,8 +226,9 @@ def _check_only(args: argparse.Namespace) -> int:
 
     options = _options(args)
     try:
-        spec = get_model_spec(resolve_base_model(options.model))
-        check, _ = check_data(
+        base_model = resolve_base_model(options.model)
+        spec = get_model_spec(base_model)
+        check, split = check_data(
             [parse_source(s) for s in options.sources],
             context_length=spec.context_length,
             held_out=options.held_out,
@@ -236,4 +243,18 @@ def _check_only(args: argparse.Namespace) -> int:
         emit("error", message=str(exc))
         raise
     emit("datacheck", **check.event_fields())
+    if args.estimate:
+        from dclip_core.finetune.pipeline import estimate_before_training
+        from dclip_core.train.events import EventSink
+
+        events = EventSink("jsonl" if args.events else "none")
+        try:
+            result = estimate_before_training(
+                options, base_model, check, split, events, device=args.device
+            )
+        except DclipError as exc:
+            emit("error", message=str(exc))
+            raise
+        if not args.events:
+            print(f"estimate: {result['text']}")
     return 0

@@ -26,7 +26,7 @@ from dclip_core.config.paths import atomic_write_text
 from dclip_core.errors import TrainingError
 from dclip_core.finetune.base_model import resolve_base_model
 from dclip_core.finetune.data import parse_source
-from dclip_core.finetune.datacheck import DataRefusedError, check_data
+from dclip_core.finetune.datacheck import DataCheck, DataRefusedError, Split, check_data
 from dclip_core.finetune.run_folder import (
     EVENTS_FILE,
     STAGES,
@@ -185,6 +185,32 @@ def run_stages(
     return FinetuneResult(
         "finished", run.path, bundle=bundle, verdict=verdict["text"], helped=verdict["helped"]
     )
+
+
+def estimate_before_training(
+    options: FinetuneOptions,
+    base_model: str,
+    check: DataCheck,
+    split: Split,
+    events: EventSink,
+    *,
+    device: str = "auto",
+) -> dict[str, Any]:
+    """The ``estimate`` stage for data that has only been checked (``--check-only --estimate``).
+
+    It runs in a scratch run folder that is removed afterwards, so nothing of a run is left; the
+    region cache it fills is the one a later run of the same photos reuses.
+
+    Returns:
+        The ``estimate`` event's fields.
+    """
+    import tempfile
+    from dataclasses import replace
+
+    with tempfile.TemporaryDirectory(prefix="dclip-estimate-") as scratch:
+        asked = replace(options, estimate=True)  # asked for by name: --no-estimate does not apply
+        run = create_run(Path(scratch) / "run", asked, base_model, check, split)
+        return _Stages(run, events, init_distributed(device), None).estimate()
 
 
 class _Stages:

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from dclip_core.cli import main
+from dclip_core.config import get_paths
 from dclip_core.library import Library
 from dclip_core.shapes.scenes import write_shapes_dataset
 
@@ -139,6 +140,25 @@ def test_check_only_writes_nothing(
     assert code == 0
     assert "24 found, 24 with a caption" in out
     assert "split: 19 to train on, 5 held out" in out
+
+
+def test_check_only_with_estimate_measures_and_leaves_no_run(
+    scenes: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["finetune", "--check-only", "--estimate", "--events", "jsonl", *TINY]
+    code = main([*args, "--data", f"shapes={scenes}", "--teacher-steps", "5"])
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert code == 0
+    assert [e["event"] for e in events if e["event"] in ("datacheck", "estimate")] == [
+        "datacheck",
+        "estimate",
+    ]
+    estimate = events[-1]
+    assert estimate["teacher_steps"] == 5
+    assert estimate["teacher_s_per_step"] > 0
+    assert estimate["student_s_per_step"] > 0
+    assert "CPU" in estimate["device"] or "CUDA" in estimate["device"]
+    assert not (get_paths().data_dir / "finetune").exists()
 
 
 @pytest.mark.slow
