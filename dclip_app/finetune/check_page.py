@@ -59,12 +59,18 @@ def _show_text(label: QLabel, text: str) -> None:
     label.setVisible(bool(text))
 
 
-def _device_line() -> str:
-    return (
+def _device_line(report: CheckReport | None = None) -> str:
+    """The device and the measured time, or what they will be when not measured."""
+    if report is not None and report.estimate:
+        return f"Time: {report.estimate}."  # the sentence names the device and the steps timed
+    device = (
         "Device: a CUDA GPU when this computer has one, else this CPU "
-        f"({os.cpu_count()} cores). Time: measured on this machine as training starts "
-        "(3 steps of each stage), shown on the next pages before the long part begins."
+        f"({os.cpu_count()} cores)."
     )
+    if report is None:
+        return f"{device} Measuring a few training steps for the time estimate…"
+    why = f" ({report.estimate_error})" if report.estimate_error else ""
+    return f"{device} Time: measured again as training starts{why}."
 
 
 class CheckPage(QWizardPage):
@@ -151,6 +157,7 @@ class CheckPage(QWizardPage):
         self.again.setEnabled(report is not None)
         if report is None:
             _show_text(self.counts, "Reading your photos and captions…")
+            _show_text(self.device, _device_line())
             for label in (self.split, self.error, self.problems, self.warnings):
                 _show_text(label, "")
             self.samples_title.hide()
@@ -163,6 +170,7 @@ class CheckPage(QWizardPage):
         _show_text(self.warnings, "<br>".join(f"⚠ {w}" for w in report.warnings))
         self.samples_title.setVisible(bool(report.samples))
         self._show_samples(report.samples)
+        _show_text(self.device, _device_line(report) if report.usable else "")
 
     def _show_samples(self, samples: list[tuple[Path, str]]) -> None:
         while self.samples.count():

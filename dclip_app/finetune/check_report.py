@@ -27,6 +27,8 @@ class CheckReport:
         warnings: the check's warnings (the data is small, photos without caption…).
         samples: a few ``(photo, caption)`` training pairs.
         refused: the one-line reason nothing can be trained (None: the data is usable).
+        estimate: the measured time estimate in words (device and time), when it was measured.
+        estimate_error: why the estimate could not be measured (the data is still usable).
     """
 
     photos: int = 0
@@ -39,6 +41,8 @@ class CheckReport:
     warnings: list[str] = field(default_factory=list)
     samples: list[tuple[Path, str]] = field(default_factory=list)
     refused: str | None = None
+    estimate: str | None = None
+    estimate_error: str | None = None
 
     @property
     def usable(self) -> bool:
@@ -61,7 +65,13 @@ def read_check(events: Sequence[dict[str, Any]], failure: str = "") -> CheckRepo
     if not checks:
         return CheckReport(refused=errors[-1] if errors else failure or "the check failed")
     check = checks[-1]
-    refused = check.get("refused") or (errors[-1] if errors else None)
+    estimates = [e for e in events if e.get("event") == "estimate"]
+    if "refused" in check:
+        # The check says whether it refused; a later error is the estimate's, not the data's.
+        refused = check["refused"]
+        estimate_error = errors[-1] if errors and not refused else None
+    else:
+        refused, estimate_error = errors[-1] if errors else None, None
     lines = [str(line) for line in check.get("lines") or []]
     return CheckReport(
         photos=int(check.get("photos", 0)),
@@ -74,4 +84,6 @@ def read_check(events: Sequence[dict[str, Any]], failure: str = "") -> CheckRepo
         warnings=[str(w) for w in check.get("warnings") or []],
         samples=[(Path(str(p)), str(c)) for p, c in check.get("samples") or []],
         refused=str(refused) if refused else None,
+        estimate=str(estimates[-1].get("text")) if estimates else None,
+        estimate_error=estimate_error,
     )

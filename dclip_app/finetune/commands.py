@@ -18,9 +18,16 @@ from dclip_core.config.processes import dclip_command
 def check_command(
     sources: Sequence[str], model: str | None, extra: Sequence[str] = ()
 ) -> list[str]:
-    """``dclip finetune --check-only --events jsonl --data …`` (writes nothing)."""
+    """``dclip finetune --check-only --estimate --events jsonl --data …``: the check, then a few
+    measured training steps for the time estimate (no run is written)."""
     return dclip_command(
-        "finetune", "--check-only", "--events", "jsonl", *_data_args(sources, model), *extra
+        "finetune",
+        "--check-only",
+        "--estimate",
+        "--events",
+        "jsonl",
+        *_data_args(sources, model),
+        *extra,
     )
 
 

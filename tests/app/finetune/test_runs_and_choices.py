@@ -166,6 +166,18 @@ def test_the_check_report_reads_a_refusal_and_a_usable_check() -> None:
     assert read_check([], "dclip: error: boom").refused == "dclip: error: boom"
 
 
+def test_the_check_report_reads_the_estimate_and_an_estimate_that_failed() -> None:
+    check = {"event": "datacheck", "photos": 24, "trainable": 24, "lines": [], "refused": None}
+    estimate = {"event": "estimate", "text": "about 10 s on CPU (2 cores)"}
+    measured = read_check([check, estimate])
+    assert measured.usable
+    assert measured.estimate == "about 10 s on CPU (2 cores)"
+    failed = read_check([check, {"event": "error", "message": "out of memory"}])
+    assert failed.usable  # the data is fine; only the time is not known yet
+    assert failed.estimate is None
+    assert failed.estimate_error == "out of memory"
+
+
 def test_the_model_switch_answer_reads_as_a_sentence() -> None:
     answer = {
         "switched": True,

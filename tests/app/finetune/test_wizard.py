@@ -65,6 +65,9 @@ def test_a_user_fine_tunes_evaluates_activates_and_rolls_back(
     assert "19 to train on, 5 held out" in page.split.text()
     assert "only 19 photos to train on" in page.warnings.text()
     assert page.samples.count() > 0  # thumbnails with their captions
+    assert page.report is not None
+    assert page.report.estimate  # measured before anything trains
+    assert page.device.text().startswith(f"Time: {page.report.estimate}")
 
     wizard.next()  # Recipe: quick (the tiny values come in through extra_args)
     assert wizard.recipe_page.choice().name == "quick"
