@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,13 @@ class TaskControl:
             raise TaskCancelled
 
 
+def _receiver_alive(callback: Callable[..., object]) -> bool:
+    """False when ``callback`` is a method of a Qt object already deleted (its window closed
+    while the job ran): the result has nowhere to go."""
+    owner = getattr(callback, "__self__", None)
+    return not isinstance(owner, QObject) or shiboken6.isValid(owner)
+
+
 class _Relay(QObject):
     """Lives on the GUI thread; signals emitted from the pool thread are queued to its slots."""
 
@@ -107,28 +115,31 @@ class _Relay(QObject):
 
     @Slot(object)
     def _on_progress(self, value: object) -> None:
-        if self._worker.on_progress is not None and not self._worker.control.cancelled:
-            self._worker.on_progress(value)
+        callback = self._worker.on_progress
+        if callback is None or self._worker.control.cancelled:
+            return
+        if _receiver_alive(callback):
+            callback(value)
 
     @Slot(object)
     def _on_succeeded(self, value: object) -> None:
-        if self._worker.on_result is not None:
+        if self._worker.on_result is not None and _receiver_alive(self._worker.on_result):
             self._worker.on_result(value)
 
     @Slot(object)
     def _on_failed(self, error: object) -> None:
-        if self._worker.on_error is not None:
+        if self._worker.on_error is not None and _receiver_alive(self._worker.on_error):
             self._worker.on_error(error)  # type: ignore[arg-type]
 
     @Slot()
     def _on_cancelled(self) -> None:
-        if self._worker.on_cancelled is not None:
+        if self._worker.on_cancelled is not None and _receiver_alive(self._worker.on_cancelled):
             self._worker.on_cancelled()
 
     @Slot()
     def _on_done(self) -> None:
         self._worker.finished_on_gui.set()
-        if self._worker.on_finished is not None:
+        if self._worker.on_finished is not None and _receiver_alive(self._worker.on_finished):
             self._worker.on_finished()
 
 

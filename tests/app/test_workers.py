@@ -6,6 +6,8 @@ import threading
 import time
 
 import pytest
+import shiboken6
+from PySide6.QtCore import QObject, Signal
 from pytestqt.qtbot import QtBot
 
 from dclip_app.workers import TaskControl, WorkerPool
@@ -124,3 +126,20 @@ def test_errors_reach_the_error_callback(qtbot: QtBot, pool: WorkerPool) -> None
     assert len(errors) == 1
     assert isinstance(errors[0], LibraryError)
     assert "PID 123" in str(errors[0])
+
+
+def test_a_result_for_a_deleted_receiver_is_dropped(qtbot: QtBot, pool: WorkerPool) -> None:
+    # A window closed while its job ran: the job's result has nowhere to go, and must not raise
+    # "Signal source has been deleted" in the event loop.
+    class Receiver(QObject):
+        got = Signal(object)
+
+        def take(self, value: object) -> None:
+            self.got.emit(value)
+
+    receiver = Receiver()
+    release = threading.Event()
+    worker = pool.start(lambda control: release.wait(5) and 42, "slow", on_result=receiver.take)
+    shiboken6.delete(receiver)
+    release.set()
+    qtbot.waitUntil(worker.finished_on_gui.is_set, timeout=5000)  # no exception reached Qt
