@@ -23,22 +23,25 @@ def resolve_photos(
     Returns:
         the photos, and one line per photo left out (not indexed, unreadable).
     """
+    # Ids (a folder's photos, search results: thousands) in one read; paths one by one.
+    ids = [item for item in photos if isinstance(item, int)]
+    by_id = dict(zip(ids, annotations.photos(ids), strict=True))
     out: list[Photo] = []
     problems: list[str] = []
     seen: set[int] = set()
     for item in photos:
-        try:
-            if isinstance(item, int):
-                photo = annotations.photo(item)
-            else:
-                path = os.path.abspath(os.path.expanduser(str(item)))
-                photo = annotations.photo_by_path(path)
-        except AnnotationError as exc:
-            problems.append(str(exc))
-            continue
-        if photo.image_id not in seen:
-            seen.add(photo.image_id)
-            out.append(photo)
+        if isinstance(item, int):
+            found = by_id[item]
+        else:
+            try:
+                found = annotations.photo_by_path(os.path.abspath(os.path.expanduser(str(item))))
+            except AnnotationError as exc:
+                found = exc
+        if isinstance(found, AnnotationError):
+            problems.append(str(found))
+        elif found.image_id not in seen:
+            seen.add(found.image_id)
+            out.append(found)
     return out, problems
 
 

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Literal, TypeVar
 
 from dclip_core.errors import LibraryError
-from dclip_core.library.store import LibraryStore, like_prefix
+from dclip_core.library.store import ImageRecord, LibraryStore, like_prefix
 
 BoxSource = Literal["user", "detector", "imported"]
 BoxStatus = Literal["accepted", "suggested", "rejected"]
@@ -332,18 +332,18 @@ class Annotations:
 
     def photo(self, image_id: int) -> Photo:
         """The photo ``image_id`` if it can be annotated (indexed, readable), else raise."""
-        row = self.store.image(image_id)
-        if row is None:
-            raise AnnotationError(
-                f"photo {image_id} is not in the library (it was removed or changed); "
-                "reopen it from the library"
-            )
-        if row.status != "ok" or not row.content_hash or not row.width or not row.height:
-            raise AnnotationError(
-                f"{row.path} could not be read when indexed ({row.error or row.error_code}); "
-                "fix the file and index again before annotating it"
-            )
-        return Photo(row.id, row.path, row.content_hash, row.width, row.height)
+        return _annotatable(image_id, self.store.image(image_id))
+
+    def photos(self, image_ids: Sequence[int]) -> list[Photo | AnnotationError]:
+        """:meth:`photo` of many ids in one read, each the photo or why it cannot be annotated."""
+        rows = self.store.images(image_ids)
+        out: list[Photo | AnnotationError] = []
+        for image_id in image_ids:
+            try:
+                out.append(_annotatable(image_id, rows.get(image_id)))
+            except AnnotationError as exc:
+                out.append(exc)
+        return out
 
     def photo_by_path(self, path: str) -> Photo:
         row = self.store.image_by_path(path)
@@ -734,6 +734,20 @@ class Annotations:
         """Add ``name`` at the end of the label list inside ``edit`` unless it is there."""
         if not edit.conn.execute("SELECT 1 FROM labels WHERE name = ?", (name,)).fetchone():
             edit.create(Label(0, name))
+
+
+def _annotatable(image_id: int, row: ImageRecord | None) -> Photo:
+    if row is None:
+        raise AnnotationError(
+            f"photo {image_id} is not in the library (it was removed or changed); "
+            "reopen it from the library"
+        )
+    if row.status != "ok" or not row.content_hash or not row.width or not row.height:
+        raise AnnotationError(
+            f"{row.path} could not be read when indexed ({row.error or row.error_code}); "
+            "fix the file and index again before annotating it"
+        )
+    return Photo(row.id, row.path, row.content_hash, row.width, row.height)
 
 
 def _folder_filter(folder: str | None) -> tuple[str, list[object]]:

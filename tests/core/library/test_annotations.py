@@ -144,6 +144,16 @@ def test_edits_refuse_what_cannot_be_meant(tmp_path: Path) -> None:
     assert api.add_box(first, 5, 5, 0, 0, "point").first_created()  # zero-area boxes are kept
 
 
+def test_many_photos_are_read_at_once_each_with_its_answer(tmp_path: Path) -> None:
+    library_dir, ids = _photo_library(tmp_path)
+    api = _reopen(library_dir)
+    answers = api.photos([ids[2], 9999, ids[0]])
+    assert answers[0] == api.photo(ids[2])
+    assert isinstance(answers[1], AnnotationError)
+    assert "not in the library" in str(answers[1])
+    assert answers[2] == api.photo(ids[0])
+
+
 def test_rejected_suggestions_stay_hidden(tmp_path: Path) -> None:
     library_dir, (first, *_) = _photo_library(tmp_path)
     api = _reopen(library_dir)
