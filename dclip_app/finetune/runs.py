@@ -17,6 +17,7 @@ package, which the app never imports.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -135,11 +136,10 @@ def write_process_file(run_dir: Path, pid: int, command: Sequence[str]) -> None:
 def running_pid(run_dir: Path, data: dict[str, Any] | None = None) -> int | None:
     """The pid of the process that still trains ``run_dir``, or None (step 3)."""
     candidates: list[int] = []
-    try:
+    # The wizard's record of the child it started; a run started from the command line has none.
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
         record = json.loads((run_dir / PROCESS_FILE).read_text(encoding="utf-8"))
         candidates.append(int(record["pid"]))
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
     data = read_run_file(run_dir) if data is None else data
     if data is not None and isinstance(data.get("pid"), int):
         candidates.append(int(data["pid"]))
