@@ -135,6 +135,12 @@ def configure_distill(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--w-txt", type=float, help="weight of 1-cos(student text, base text)")
     parser.add_argument("--w-con", type=float, help="weight of the contrastive term")
     parser.add_argument(
+        "--w-neg",
+        type=float,
+        help="weight of the hard-negative term (not in the paper; default 0): each photo must "
+        "prefer its caption to the caption with two colours, sizes or a relation swapped",
+    )
+    parser.add_argument(
         "--bundle",
         type=Path,
         metavar="DIR",
@@ -198,7 +204,7 @@ def recipe_overrides(args: argparse.Namespace, stage: str) -> dict[str, Any]:
             "paper_compat",
         )
         if stage == "teacher"
-        else ("trainable", "train_text", "w_img", "w_txt", "w_con")
+        else ("trainable", "train_text", "w_img", "w_txt", "w_con", "w_neg")
     )
     for flag in stage_flags:
         if getattr(args, flag, None) is not None:

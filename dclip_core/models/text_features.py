@@ -130,6 +130,16 @@ class FrozenTextEncoder:
             extra.get("span_features", "token-states"),
         )
 
+    def token_ids(self, texts: Sequence[str]) -> torch.Tensor:
+        """[B, context] token ids of ``texts`` on the model's device."""
+        device = next(self.model.parameters()).device
+        return torch.from_numpy(self.tokenizer(list(texts))).to(device)
+
+    @torch.no_grad()
+    def sentences(self, texts: Sequence[str]) -> torch.Tensor:
+        """[B, D] sentence embeddings of ``texts`` alone (no spans)."""
+        return encode_text_tokens(self.model, self.token_ids(texts))[0]
+
     @torch.no_grad()
     def encode(self, captions: Sequence[str]) -> TextFeatures:
         """Features of ``captions``; a caption without any span gets one over its end token."""

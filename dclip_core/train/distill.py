@@ -37,6 +37,7 @@ from dclip_core.train.distributed import DistContext, init_distributed
 from dclip_core.train.events import EventSink
 from dclip_core.train.loop import TrainingResult
 from dclip_core.train.losses import LossTerms, hybrid_loss
+from dclip_core.train.negatives import hard_negative
 from dclip_core.train.recipes import Recipe, StudentRecipe, get_recipe
 from dclip_core.train.runs import start_or_resume
 from dclip_core.train.stage import StageResult, run_stage
@@ -132,23 +133,40 @@ class StudentTask:
         return self.forward_module
 
     def compute_loss(self, module: nn.Module, examples: Sequence[Example]) -> LossTerms:
-        text = self.text_encoder.encode([e.caption for e in examples])
+        captions = [e.caption for e in examples]
+        text = self.text_encoder.encode(captions)
         regions, region_mask = region_batch(self.regions, examples, self.device)
         with torch.no_grad():
             target = self.teacher(text.spans, text.span_mask, regions, region_mask)
         paths = [e.record.path for e in examples]
         pixels = torch.from_numpy(load_pixels(paths, self.preprocess)).to(self.device)
-        image, student_text = module(pixels, text.input_ids if self.text_trainable else None)
         r = self.recipe
+        negatives = [hard_negative(c) for c in captions] if r.w_neg > 0 else []
+        # A caption without a hard negative stands in for it; the mask keeps it out of the loss.
+        stand_ins = [n or c for n, c in zip(negatives, captions, strict=False)]
+        input_ids = None
+        if self.text_trainable:
+            # Captions and negatives in one module call, so DDP sees every use of the text tower.
+            input_ids = self.text_encoder.token_ids([*captions, *stand_ins])
+        image, texts = module(pixels, input_ids)
+        if texts is None:  # a frozen text tower gives the base model's embeddings
+            texts = text.sentence
+            if stand_ins:
+                texts = torch.cat([texts, self.text_encoder.sentences(stand_ins)])
         return hybrid_loss(
             image,
-            student_text if student_text is not None else text.sentence,
+            texts[: len(captions)],
             target.global_embedding,
             text.sentence,
             w_img=r.w_img,
             w_txt=r.w_txt,
             w_con=r.w_con,
             temperature=r.temperature,
+            negative_text=texts[len(captions) :] if negatives else None,
+            negative_mask=torch.tensor([n is not None for n in negatives], device=self.device)
+            if negatives
+            else None,
+            w_neg=r.w_neg,
         )
 
     def checkpoint_weights(self) -> dict[str, torch.Tensor]:

@@ -6,7 +6,9 @@
   text→region attention logits, so that a span's attention picks the region that holds what it
   names (:func:`grounding_loss`).
 - Student: the hybrid loss ``w_img·(1 − cos(student_image, g)) + w_txt·(1 − cos(student_text,
-  base_text)) + w_con·InfoNCE(student_image, student_text)``.
+  base_text)) + w_con·InfoNCE(student_image, student_text)``, plus, when the recipe asks for
+  it (not in the paper), ``w_neg`` times a hard-negative term: each image must score its caption
+  above the same caption with one binding swapped (:mod:`dclip_core.train.negatives`).
 
 Under DDP the InfoNCE negatives must be the whole global batch, not one rank's share, or the
 result would depend on the number of processes: :func:`gather_across_ranks` concatenates every
@@ -193,6 +195,9 @@ def hybrid_loss(
     w_txt: float = 1.0,
     w_con: float = 1.0,
     temperature: float = PAPER_TEMPERATURE,
+    negative_text: torch.Tensor | None = None,
+    negative_mask: torch.Tensor | None = None,
+    w_neg: float = 0.0,
 ) -> LossTerms:
     """The student objective of the paper's code (weights 1/1/1 there).
 
@@ -203,9 +208,13 @@ def hybrid_loss(
         base_text: [N,D] frozen base CLIP text embeddings of the same captions.
         w_img, w_txt, w_con: weights of the image distillation, text anchor and contrastive terms.
         temperature: InfoNCE temperature (fixed, 0.05 in the paper).
+        negative_text: [N,D] student text embeddings of each caption's hard negative.
+        negative_mask: [N] bool, True where a caption has a hard negative.
+        w_neg: weight of the hard-negative term (0, the paper, skips it).
 
     Returns:
-        The weighted total and the unweighted terms ``image``, ``text`` and ``contrastive``.
+        The weighted total and the unweighted terms ``image``, ``text`` and ``contrastive``, and
+        ``negative`` when ``w_neg`` > 0 (0 for a batch whose captions have no hard negative).
     """
     image_term = cosine_distance(student_image, teacher_global.detach())
     text_term = cosine_distance(student_text, base_text.detach())
@@ -213,11 +222,43 @@ def hybrid_loss(
         gather_across_ranks(student_image), gather_across_ranks(student_text), temperature
     )
     total = w_img * image_term + w_txt * text_term + w_con * contrastive
-    return LossTerms(
-        total=total,
-        parts={
-            "image": image_term.detach(),
-            "text": text_term.detach(),
-            "contrastive": contrastive.detach(),
-        },
-    )
+    parts = {
+        "image": image_term.detach(),
+        "text": text_term.detach(),
+        "contrastive": contrastive.detach(),
+    }
+    if w_neg > 0 and negative_text is not None and negative_mask is not None:
+        # Reported even for a batch without one hard negative (as 0), so that every step and
+        # every DDP rank reports the same terms.
+        negative = (
+            hard_negative_loss(
+                student_image[negative_mask],
+                student_text[negative_mask],
+                negative_text[negative_mask],
+                temperature,
+            )
+            if bool(negative_mask.any())
+            else student_image.new_zeros(())
+        )
+        total = total + w_neg * negative
+        parts["negative"] = negative.detach()
+    return LossTerms(total=total, parts=parts)
+
+
+def hard_negative_loss(
+    image: torch.Tensor, text: torch.Tensor, negative_text: torch.Tensor, temperature: float
+) -> torch.Tensor:
+    """Cross-entropy of each image choosing its caption over its caption's hard negative.
+
+    A two-way softmax per row (NegCLIP adds the negatives to the whole batch instead; a row's
+    other captions are already the contrastive term's business). Local to each DDP rank: every
+    row's pair lives on its rank.
+
+    Args:
+        image, text, negative_text: [M,D] embeddings, not necessarily normalised.
+    """
+    image = functional.normalize(image.float(), dim=-1)
+    positive = (image * functional.normalize(text.float(), dim=-1)).sum(-1)
+    negative = (image * functional.normalize(negative_text.float(), dim=-1)).sum(-1)
+    logits = torch.stack([positive, negative], dim=1) / temperature
+    return functional.cross_entropy(logits, torch.zeros_like(positive, dtype=torch.long))

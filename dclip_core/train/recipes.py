@@ -89,6 +89,9 @@ class StudentRecipe:
     w_img: float = 1.0
     w_txt: float = 1.0
     w_con: float = 1.0
+    # Weight of the hard-negative term (not in the paper; 0 leaves the paper's loss as it is):
+    # each image must prefer its caption to the caption with one binding swapped.
+    w_neg: float = 0.0
     trainable: TrainableSet = "attn-proj"
     train_text: bool = False
 

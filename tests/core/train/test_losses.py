@@ -9,7 +9,15 @@ import torch
 from torch.nn import functional
 
 from dclip_core.models.teacher import CrossModalTeacher
-from dclip_core.train.losses import NO_LINK, grounding_loss, hybrid_loss, info_nce, teacher_loss
+from dclip_core.train.losses import (
+    NO_LINK,
+    PAPER_TEMPERATURE,
+    grounding_loss,
+    hard_negative_loss,
+    hybrid_loss,
+    info_nce,
+    teacher_loss,
+)
 
 
 def test_info_nce_is_symmetric_cross_entropy_over_cosines() -> None:
@@ -131,3 +139,41 @@ def test_grounding_reaches_the_text_to_region_weights_of_a_regions_target_teache
     teacher_loss(out.global_embedding, sentence, grounding=terms).total.backward()
     assert query.grad is not None
     assert float(query.grad.abs().sum()) > 0.0
+
+
+def test_hard_negative_term_is_a_two_way_choice_per_image() -> None:
+    g = torch.Generator().manual_seed(2)
+    img, txt, neg, teacher = (torch.randn(4, 8, generator=g) for _ in range(4))
+    mask = torch.tensor([True, False, True, True])
+    terms = hybrid_loss(img, txt, teacher, txt, negative_text=neg, negative_mask=mask, w_neg=0.5)
+    cos = functional.cosine_similarity
+    logits = torch.stack([cos(img, txt), cos(img, neg)], dim=1)[mask] / PAPER_TEMPERATURE
+    expected = -torch.log_softmax(logits, dim=1)[:, 0].mean()
+    torch.testing.assert_close(terms.parts["negative"], expected)
+    paper = hybrid_loss(img, txt, teacher, txt)
+    torch.testing.assert_close(terms.total, paper.total + 0.5 * expected)
+    assert "negative" not in paper.parts
+
+
+def test_hard_negative_term_is_low_when_images_match_their_own_caption() -> None:
+    x = torch.eye(4)
+    swapped = x.roll(1, dims=1)
+    right = hard_negative_loss(x, x, swapped, PAPER_TEMPERATURE)
+    wrong = hard_negative_loss(x, swapped, x, PAPER_TEMPERATURE)
+    assert right < 1e-6
+    assert wrong > 10
+
+
+def test_a_batch_without_hard_negatives_still_reports_the_term() -> None:
+    img, txt = torch.randn(3, 8), torch.randn(3, 8)
+    terms = hybrid_loss(
+        img,
+        txt,
+        img,
+        txt,
+        negative_text=txt,
+        negative_mask=torch.zeros(3, dtype=torch.bool),
+        w_neg=1.0,
+    )
+    assert float(terms.parts["negative"]) == 0.0
+    torch.testing.assert_close(terms.total, hybrid_loss(img, txt, img, txt).total)

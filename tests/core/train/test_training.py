@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import signal
 from pathlib import Path
@@ -290,3 +291,46 @@ def test_jsonl_events_are_one_json_object_per_line() -> None:
     lines = [json.loads(line) for line in out.getvalue().splitlines()]
     assert [e["event"] for e in lines] == ["step", "done"]
     assert lines[0]["loss"] == "nan"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("train_text", [False, True], ids=["text-frozen", "text-trained"])
+def test_hard_negatives_are_learned_through_either_text_tower(
+    records: list[Any],
+    regions: RegionCache,
+    teacher_run: tuple[StageResult, Recorder],
+    tmp_path: Path,
+    train_text: bool,
+) -> None:
+    """``student.w_neg`` adds the hard-negative term; training lowers it on the training photos."""
+    teacher, _ = teacher_run
+    assert teacher.output is not None
+    rec = Recorder()
+    recipe = tiny_recipe(
+        student={
+            "w_neg": 5.0,
+            "train_text": train_text,
+            "trainable": "vision",
+            "lr": 1e-3,
+            "epochs": 30,
+        },
+        data={"val_fraction": 0.0},
+    )
+    run = train_student(
+        records,
+        teacher_path=teacher.output,
+        regions=regions,
+        run_dir=tmp_path / "student",
+        recipe=recipe,
+        events=_sink(rec),
+    )
+    assert run.status == "done"
+    negative = [s["negative"] for s in rec.of("step")]
+    assert all(map(math.isfinite, negative))
+    assert sum(negative[-5:]) / 5 < sum(negative[:5]) / 5
+    student, _ = load_student(run.output or Path())
+    base = create_clip(MODEL).state_dict()
+    text_changed = not torch.equal(
+        student.state_dict()["token_embedding.weight"], base["token_embedding.weight"]
+    )
+    assert text_changed == train_text
