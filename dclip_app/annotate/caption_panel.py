@@ -1,16 +1,18 @@
 """A photo's captions: add, edit, reorder, delete, and link words of a caption to a box.
 
 A thin view over :class:`~dclip_app.annotate.photo_state.PhotoAnnotations`. The list shows the
-captions in order (double-click edits one in place); under it the selected caption is shown as
-text whose linked words are highlighted. Select words there, select a box on the photo, and "Link
-words to box" stores the span; the links list below names each span and its box, and unlinks.
+captions in order (double-click edits one in place; drag one, or use Move up/down, to reorder);
+under it the selected caption is shown as text whose linked words are highlighted. Select words
+there, select a box on the photo, and "Link words to box" stores the span; the links list below
+names each span and its box, and unlinks.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -62,6 +64,11 @@ class CaptionPanel(QWidget):
         self.list.setMaximumHeight(160)
         self.list.currentItemChanged.connect(lambda *_: self._current_changed())
         self.list.itemChanged.connect(self._item_edited)
+        # Drag a caption to reorder: the list moves its item, the move is stored (and undoable)
+        # like Move up/down, and the list is shown again from what was stored.
+        self.list.setDragDropMode(QAbstractItemView.DragDropMode.InternalMove)
+        self.list.setDefaultDropAction(Qt.DropAction.MoveAction)
+        self.list.model().rowsMoved.connect(self._dragged)
         self.up_button = QPushButton("Move up")
         self.down_button = QPushButton("Move down")
         self.delete_button = QPushButton("Delete")
@@ -247,6 +254,22 @@ class CaptionPanel(QWidget):
         caption = self.current_caption
         if caption is not None:
             self.caption_moved.emit(caption, self.list.currentRow() + step)
+
+    def _dragged(
+        self,
+        _parent: QModelIndex | QPersistentModelIndex,
+        start: int,
+        _end: int,
+        _destination: QModelIndex | QPersistentModelIndex,
+        row: int,
+    ) -> None:
+        """A caption dragged from ``start`` to before ``row`` (rows as they were before)."""
+        position = row - 1 if row > start else row
+        item = self.list.item(position)
+        if item is not None:
+            caption_id = int(item.data(ID_ROLE))
+            # After the drop has finished: storing the move shows the list again, items included.
+            QTimer.singleShot(0, lambda: self.caption_moved.emit(caption_id, position))
 
     def _delete(self) -> None:
         caption = self.current_caption

@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtCore import QModelIndex, QPoint, QPointF, Qt
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QApplication, QLineEdit, QListWidget
 from pytestqt.qtbot import QtBot
@@ -233,6 +233,15 @@ def test_captions_add_edit_reorder_delete_and_link_a_span(
     assert captions() == ["two pets", "a grey cat on a mat"]
     window.key_actions["undo"].trigger()
     assert captions() == ["a grey cat on a mat", "two pets"]
+    # A drag in the list moves the row as a drop does (QListWidget.dropEvent calls moveRow).
+    panel.list.model().moveRow(QModelIndex(), 1, QModelIndex(), 0)
+    qtbot.waitUntil(lambda: captions() == ["two pets", "a grey cat on a mat"])
+    assert [panel.list.item(row).text() for row in range(2)] == captions()
+    window.key_actions["undo"].trigger()
+    assert captions() == ["a grey cat on a mat", "two pets"]
+    panel.list.model().moveRow(QModelIndex(), 0, QModelIndex(), 2)  # to the end
+    qtbot.waitUntil(lambda: captions() == ["two pets", "a grey cat on a mat"])
+    window.key_actions["undo"].trigger()
 
     caption = photo_rows.stored().captions(image_id)[0]
     panel.select_caption(caption.id)
