@@ -7,6 +7,7 @@ CLI's stdin watcher) stops any of them the same way.
 
 from __future__ import annotations
 
+import sys
 import threading
 
 
@@ -22,3 +23,18 @@ class CancelToken:
     @property
     def cancelled(self) -> bool:
         return self._event.is_set()
+
+
+def cancel_when_stdin_closes(cancel: CancelToken, name: str = "dclip-stdin") -> None:
+    """Cancel ``cancel`` once this process's stdin reaches its end (the parent closed it).
+
+    How the app stops a child politely (``--stop-on-eof``): nothing is ever sent on stdin,
+    reading it only waits for the parent to close it; a parent that exits closes it too.
+    """
+
+    def wait() -> None:
+        for _line in sys.stdin:
+            pass
+        cancel.cancel()
+
+    threading.Thread(target=wait, name=name, daemon=True).start()

@@ -1,8 +1,9 @@
 """Page 6, Activate: search the library with the fine-tuned model, and roll back in one click.
 
-"Use the fine-tuned model" runs ``dclip models activate <run>/bundle --json``: the library's
-photos are embedded with it while searches keep using the current model, then it becomes active
-and the replaced one is remembered. "Roll back" runs ``dclip models rollback --json``. The page
+"Use the fine-tuned model" runs ``dclip models activate <run>/bundle``: the library's photos are
+embedded with it while searches keep using the current model (a bar counts them; Stop ends it
+after the batch in flight, and the next try continues), then it becomes active and the replaced
+one is remembered. "Roll back" runs ``dclip models rollback``. The page
 says what changed and emits :attr:`ActivatePage.model_activated` /
 :attr:`ActivatePage.model_rolled_back` with the bundle now active, for the main window to reload.
 """
@@ -22,11 +23,11 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
-from dclip_app.finetune.commands import ModelSwitchResult
+from dclip_app.finetune.commands import ModelSwitchResult, SwitchProgress
 from dclip_app.finetune.context import WizardContext
 from dclip_app.finetune.data_sources import display_path
 from dclip_app.finetune.model_switch import activate_task, rollback_task
-from dclip_app.workers import WorkerPool
+from dclip_app.workers import Worker, WorkerPool
 
 
 class ActivatePage(QWizardPage):
@@ -44,6 +45,7 @@ class ActivatePage(QWizardPage):
         self.result: ModelSwitchResult | None = None
         self.activated = False  # the new bundle is the one searches use now
         self.busy_with: str | None = None
+        self.worker: Worker | None = None
         self.setTitle("Use the fine-tuned model")
         self.setSubTitle(
             "Your photos are embedded with the new model while search keeps working with the "
@@ -60,6 +62,13 @@ class ActivatePage(QWizardPage):
         self.busy.setRange(0, 0)
         self.busy.setTextVisible(False)
         self.busy.hide()
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setToolTip(
+            "Stop embedding after the photos in flight; searches keep the current model, and "
+            "Use the fine-tuned model continues from there"
+        )
+        self.stop_button.clicked.connect(self.stop)
+        self.stop_button.hide()
         self.status = QLabel()
         self.status.setWordWrap(True)
         self.activate_button.clicked.connect(self.activate)
@@ -72,7 +81,10 @@ class ActivatePage(QWizardPage):
         layout.addWidget(self.advice)
         layout.addWidget(self.bundle)
         layout.addLayout(buttons)
-        layout.addWidget(self.busy)
+        progress_row = QHBoxLayout()
+        progress_row.addWidget(self.busy, 1)
+        progress_row.addWidget(self.stop_button)
+        layout.addLayout(progress_row)
         layout.addWidget(self.status)
         layout.addStretch(1)
 
@@ -111,6 +123,12 @@ class ActivatePage(QWizardPage):
         if not self.busy_with:
             self._run(rollback_task(), "rollback")
 
+    def stop(self) -> None:
+        if self.worker is not None and self.busy_with:
+            self.worker.cancel()
+            self.stop_button.setEnabled(False)
+            self.status.setText("Stopping after the photos in flight…")
+
     def _run(self, task: object, what: str) -> None:
         self.busy_with = what
         self.status.setText(
@@ -118,14 +136,37 @@ class ActivatePage(QWizardPage):
             if what == "activate"
             else "Going back to the previous model…"
         )
+        self.busy.setRange(0, 0)
         self.busy.show()
+        self.stop_button.setEnabled(True)
+        self.stop_button.show()
         self._update_buttons()
-        self.pool.start(
+        self.worker = self.pool.start(
             task,  # type: ignore[arg-type]
             f"model {what}",
             on_result=lambda result: self._switched(what, result),
             on_error=self._failed,
+            on_progress=lambda progress: self._progress(what, progress),
+            on_cancelled=self._stopped,
             on_finished=self._finished,
+        )
+
+    def _progress(self, what: str, progress: SwitchProgress) -> None:
+        if progress.total <= 0:
+            return
+        self.busy.setRange(0, progress.total)
+        self.busy.setValue(progress.done)
+        model = "the new model" if what == "activate" else "the previous model"
+        self.status.setText(
+            f"Embedding your photos with {model} (search keeps working): {progress.sentence()}"
+        )
+
+    def _stopped(self) -> None:
+        self.status.setText(
+            "Stopped: searches still use the current model. Use the fine-tuned model again to "
+            "continue where it stopped."
+            if self.busy_with == "activate"
+            else "Stopped: searches still use the current model."
         )
 
     def _switched(self, what: str, result: ModelSwitchResult) -> None:
@@ -144,7 +185,9 @@ class ActivatePage(QWizardPage):
 
     def _finished(self) -> None:
         self.busy_with = None
+        self.worker = None
         self.busy.hide()
+        self.stop_button.hide()
         self._update_buttons()
         self.completeChanged.emit()
 

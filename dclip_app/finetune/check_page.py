@@ -64,8 +64,7 @@ def _device_line(report: CheckReport | None = None) -> str:
     if report is not None and report.estimate:
         return f"Time: {report.estimate}."  # the sentence names the device and the steps timed
     device = (
-        "Device: a CUDA GPU when this computer has one, else this CPU "
-        f"({os.cpu_count()} cores)."
+        f"Device: a CUDA GPU when this computer has one, else this CPU ({os.cpu_count()} cores)."
     )
     if report is None:
         return f"{device} Measuring a few training steps for the time estimate…"

@@ -56,12 +56,45 @@ def resume_command(run_dir: Path) -> list[str]:
     return dclip_command("finetune", "--events", "jsonl", "--resume", str(run_dir))
 
 
+# Progress as JSON lines, and a stop (at the next batch) once the app closes the child's stdin.
+_SWITCH_FLAGS = ("--events", "jsonl", "--stop-on-eof")
+
+
 def activate_command(bundle: Path) -> list[str]:
-    return dclip_command("models", "activate", str(bundle), "--json")
+    return dclip_command("models", "activate", str(bundle), *_SWITCH_FLAGS)
 
 
 def rollback_command() -> list[str]:
-    return dclip_command("models", "rollback", "--json")
+    return dclip_command("models", "rollback", *_SWITCH_FLAGS)
+
+
+@dataclass(frozen=True)
+class SwitchProgress:
+    """A ``{"event": "progress", …}`` line of ``dclip models activate/rollback``."""
+
+    done: int
+    total: int
+    eta_s: float | None
+
+    @classmethod
+    def from_line(cls, line: str) -> SwitchProgress | None:
+        """The progress a line reports, or None for any other line."""
+        try:
+            data = json.loads(line)
+        except ValueError:
+            return None
+        if not isinstance(data, dict) or data.get("event") != "progress":
+            return None
+        eta = data.get("eta_s")
+        return cls(int(data["done"]), int(data["total"]), None if eta is None else float(eta))
+
+    def sentence(self) -> str:
+        """``312 of 1,200 photos embedded, about 2 min left``."""
+        text = f"{self.done:,} of {self.total:,} photos"
+        if self.eta_s is not None and self.done < self.total:
+            minutes = round(self.eta_s / 60)
+            text += f", about {minutes} min left" if minutes >= 1 else ", less than a minute left"
+        return text
 
 
 def _data_args(sources: Sequence[str], model: str | None) -> list[str]:
@@ -88,12 +121,15 @@ class ModelSwitchResult:
 
     @classmethod
     def from_output(cls, lines: Sequence[str]) -> ModelSwitchResult:
-        """Parse the command's stdout (one indented JSON object).
+        """Parse the command's stdout: its ``{"event": "result", …}`` line (``--events jsonl``).
 
         Raises:
-            ValueError: the output is not that object.
+            ValueError: no such line.
         """
-        data = json.loads("\n".join(lines))
+        results = [line for line in lines if '"result"' in line]
+        data = json.loads(results[-1]) if results else {}
+        if data.get("event") != "result":
+            raise ValueError("no result line")
         active = data.get("active") or {}
         previous = data.get("previous") or {}
         bundle = active.get("bundle")

@@ -14,7 +14,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from dclip_app.child_process import run_child
-from dclip_app.finetune.commands import ModelSwitchResult, activate_command, rollback_command
+from dclip_app.finetune.commands import (
+    ModelSwitchResult,
+    SwitchProgress,
+    activate_command,
+    rollback_command,
+)
 from dclip_app.workers import TaskControl, Worker, WorkerPool
 from dclip_core.errors import LibraryError
 
@@ -23,8 +28,12 @@ SwitchTask = Callable[[TaskControl], ModelSwitchResult]
 
 def _switch_task(command: list[str], what: str) -> SwitchTask:
     def task(control: TaskControl) -> ModelSwitchResult:
-        control.report(f"{what}…", force=True)
-        output = run_child(command, control)
+        def on_line(line: str) -> None:
+            progress = SwitchProgress.from_line(line)
+            if progress is not None:
+                control.report(progress, force=progress.done == progress.total)
+
+        output = run_child(command, control, on_line=on_line)
         if output.code not in (0, 130):
             raise LibraryError(f"{what} failed: {output.error_line()}")
         try:
@@ -36,7 +45,12 @@ def _switch_task(command: list[str], what: str) -> SwitchTask:
 
 
 def activate_task(bundle: Path) -> SwitchTask:
-    """A worker task: make ``bundle`` the library's model (embedding the photos when needed)."""
+    """A worker task: make ``bundle`` the library's model (embedding the photos when needed).
+
+    It reports :class:`~dclip_app.finetune.commands.SwitchProgress` while embedding; a cancel
+    closes the child's stdin, which stops it after the batch in flight (the next activation
+    continues from there).
+    """
     return _switch_task(activate_command(bundle), "switching the library to the new model")
 
 

@@ -25,11 +25,10 @@ import io
 import json
 import subprocess
 import sys
-import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dclip_core.cancel import CancelToken
+from dclip_core.cancel import CancelToken, cancel_when_stdin_closes
 from dclip_core.cli import command, main
 from dclip_core.config.processes import app_command
 from dclip_core.errors import DclipError, DemoCancelledError
@@ -88,15 +87,6 @@ def _say(line: str) -> None:
     print(f"dclip demo: {line}", file=sys.stderr, flush=True)
 
 
-def _cancel_when_stdin_closes(cancel: CancelToken) -> None:
-    def wait() -> None:
-        for _line in sys.stdin:
-            pass  # nothing is sent on stdin: reading it only waits for the parent to close it
-        cancel.cancel()
-
-    threading.Thread(target=wait, name="dclip-demo-stdin", daemon=True).start()
-
-
 def _sample_search(photos: Path) -> int:
     """Print the top 10 for :data:`SAMPLE_QUERY`, each checked against the scenes' ground truth."""
     from dclip_core.library.regions import describe_box
@@ -127,7 +117,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
     cancel = CancelToken()
     if args.stop_on_eof:
-        _cancel_when_stdin_closes(cancel)
+        cancel_when_stdin_closes(cancel, name="dclip-demo-stdin")
     world = DEMO_WORLD
     if args.world is not None:
         pretrain, finetune, test, seed = args.world

@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dclip_core.cli import command, warn_meaningless
 from dclip_core.errors import BundleError, UnknownModelError
 from dclip_core.models import ModelSpec, WeightsSource, get_model_spec, list_model_specs
+
+if TYPE_CHECKING:
+    from dclip_core.library import IndexProgress
 
 
 @command("models", "list, inspect, download, import, activate and roll back models")
@@ -64,15 +69,28 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "The model it replaces is remembered for `dclip models rollback`.",
     )
     p_activate.add_argument("bundle", metavar="BUNDLE", help="bundle folder or bundle name")
-    p_activate.add_argument("--json", action="store_true", help="machine-readable output")
+    _switch_arguments(p_activate)
     p_activate.set_defaults(handler=run_activate)
 
     p_rollback = sub.add_parser(
         "rollback",
         help="go back to the library's previous model (no re-embedding while its vectors exist)",
     )
-    p_rollback.add_argument("--json", action="store_true", help="machine-readable output")
+    _switch_arguments(p_rollback)
     p_rollback.set_defaults(handler=run_rollback)
+
+
+def _switch_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument(
+        "--events",
+        choices=["text", "jsonl"],
+        default="text",
+        help="progress as a bar on stderr (default), or JSON lines on stdout: "
+        '{"event": "progress", "done", "total", …} while embedding, then {"event": "result", …}',
+    )
+    # For the app's child process: stop embedding (at the next batch) once stdin closes.
+    parser.add_argument("--stop-on-eof", action="store_true", help=argparse.SUPPRESS)
 
 
 def run_list(args: argparse.Namespace) -> int:
@@ -260,7 +278,49 @@ def _switch_json(switch: Any) -> dict[str, Any]:
     }
 
 
-def _report_switch(switch: Any, as_json: bool, verb: str) -> int:
+class _SwitchProgress:
+    """Progress of an activation's or rollback's embedding: a bar on stderr, or JSON lines."""
+
+    def __init__(self, events: str) -> None:
+        from tqdm import tqdm
+
+        from dclip_core.cancel import CancelToken
+
+        self.jsonl = events == "jsonl"
+        self.cancel = CancelToken()
+        self.bar = tqdm(
+            total=0, unit="photo", file=sys.stderr, disable=True if self.jsonl else None
+        )
+        self.last_line = 0.0
+
+    def __call__(self, progress: IndexProgress) -> None:
+        if self.jsonl:
+            now = time.monotonic()
+            if now - self.last_line < 0.2 and progress.done < progress.total:
+                return  # at most five lines a second, and always the last one
+            self.last_line = now
+            line = {
+                "event": "progress",
+                "phase": progress.phase,
+                "done": progress.done,
+                "total": progress.total,
+                "embedded": progress.embedded,
+                "rate": round(progress.rate, 2),
+                "eta_s": None if progress.eta_s is None else round(progress.eta_s, 1),
+            }
+            print(json.dumps(line), flush=True)
+            return
+        if self.bar.total != progress.total:
+            self.bar.total = progress.total
+        self.bar.n = progress.done
+        self.bar.set_description(f"embedding ({progress.phase})")
+        self.bar.refresh()
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _report_switch(switch: Any, as_json: bool, verb: str, events: str = "text") -> int:
     from dclip_core.config import load_settings, save_settings
 
     if switch.switched and switch.active is not None and switch.active.bundle_path:
@@ -268,7 +328,9 @@ def _report_switch(switch: Any, as_json: bool, verb: str) -> int:
         settings = load_settings()
         settings.model = switch.active.bundle_path
         save_settings(settings)
-    if as_json:
+    if events == "jsonl":
+        print(json.dumps({"event": "result", **_switch_json(switch)}), flush=True)
+    elif as_json:
         print(json.dumps(_switch_json(switch), indent=2))
     elif switch.switched:
         how = (
@@ -299,20 +361,37 @@ def run_activate(args: argparse.Namespace) -> int:
     from dclip_core.runtime.encoders import ClipEncoder
 
     settings = load_settings()
-    encoder = ClipEncoder.load(
-        resolve_bundle(args.bundle),
-        provider=settings.execution_provider,
-        threads=settings.threads,
-    )
-    with Library.open(settings=settings) as library:
-        switch = activate(library, encoder)
-    return _report_switch(switch, args.json, "active model:")
+    progress = _switch_progress(args)
+    try:
+        encoder = ClipEncoder.load(
+            resolve_bundle(args.bundle),
+            provider=settings.execution_provider,
+            threads=settings.threads,
+        )
+        with Library.open(settings=settings) as library:
+            switch = activate(library, encoder, progress=progress, cancel=progress.cancel)
+    finally:
+        progress.close()
+    return _report_switch(switch, args.json, "active model:", args.events)
 
 
 def run_rollback(args: argparse.Namespace) -> int:
     from dclip_core.library import Library
     from dclip_core.library.activation import rollback
 
-    with Library.open() as library:
-        switch = rollback(library)
-    return _report_switch(switch, args.json, "rolled back to")
+    progress = _switch_progress(args)
+    try:
+        with Library.open() as library:
+            switch = rollback(library, progress=progress, cancel=progress.cancel)
+    finally:
+        progress.close()
+    return _report_switch(switch, args.json, "rolled back to", args.events)
+
+
+def _switch_progress(args: argparse.Namespace) -> _SwitchProgress:
+    from dclip_core.cancel import cancel_when_stdin_closes
+
+    progress = _SwitchProgress(args.events)
+    if args.stop_on_eof:
+        cancel_when_stdin_closes(progress.cancel, name="dclip-models-stdin")
+    return progress

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -163,7 +164,11 @@ def test_check_only_with_estimate_measures_and_leaves_no_run(
 
 @pytest.mark.slow
 def test_activate_then_rollback_without_re_embedding(
-    scenes: Path, tmp_path: Path, tiny_bundle: Path, capsys: pytest.CaptureFixture[str]
+    scenes: Path,
+    tmp_path: Path,
+    tiny_bundle: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     run = tmp_path / "run"
     assert main(["finetune", "--data", f"shapes={scenes}", "--out", str(run), *TINY]) == 0
@@ -172,11 +177,31 @@ def test_activate_then_rollback_without_re_embedding(
     assert main(["index", str(photos), "--model", str(tiny_bundle)]) == 0
     capsys.readouterr()
 
+    # The app's child: JSON lines, and a stop once its stdin is closed (here: closed at once).
+    activate_lines = ["models", "activate", str(run / "bundle"), "--events", "jsonl"]
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+    assert main([*activate_lines, "--stop-on-eof"]) == 130
+    stopped = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert stopped[-1]["event"] == "result"
+    assert stopped[-1]["switched"] is False
+    assert stopped[-1]["active"]["name"] == "test-tiny"  # searches still use it
+    assert main(activate_lines) == 0  # the same command again continues
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    progress, result = lines[:-1], lines[-1]
+    assert progress
+    assert all(p["event"] == "progress" for p in progress)
+    assert [p["done"] for p in progress] == sorted(p["done"] for p in progress)
+    assert progress[-1]["done"] == progress[-1]["total"] == 24
+    assert result["event"] == "result"
+    assert result["switched"] is True
+    assert stopped[-1]["embedded"] + result["embedded"] == 24
+    assert result["active"]["bundle"] == str(run / "bundle")
+    assert result["previous"]["name"] == "test-tiny"
+
     assert main(["models", "activate", str(run / "bundle"), "--json"]) == 0
     switched = json.loads(capsys.readouterr().out)
-    assert switched["embedded"] == 24
+    assert switched["embedded"] == 0  # already the active model
     assert switched["active"]["bundle"] == str(run / "bundle")
-    assert switched["previous"]["name"] == "test-tiny"
     with Library.open() as library:
         assert library.status().active_model.bundle_path == run / "bundle"  # type: ignore[union-attr]
 

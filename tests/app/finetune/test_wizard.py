@@ -95,10 +95,20 @@ def test_a_user_fine_tunes_evaluates_activates_and_rolls_back(
     wizard.next()
     assert wizard.currentId() == ACTIVATE_PAGE
     activate = wizard.activate_page
+    activate.activate_button.click()  # and Stop at once: the child stops before embedding
+    assert activate.stop_button.isVisible()
+    activate.stop_button.click()
+    _until(qtbot, activate.isComplete, 60_000)
+    assert "Stopped: searches still use the current model" in activate.status.text()
+    assert not activate.stop_button.isVisible()
+    with Library.open() as library:
+        assert library.status().active_model.bundle_path == tiny_bundle  # type: ignore[union-attr]
+
     with qtbot.waitSignal(wizard.model_activated, timeout=60_000) as activated:
-        activate.activate_button.click()
+        activate.activate_button.click()  # again, to the end
     assert activated.args == [run / "bundle"]
     assert "Searching with" in activate.status.text()
+    assert (activate.busy.value(), activate.busy.maximum()) == (24, 24)  # it counted the photos
     with Library.open() as library:
         assert library.status().active_model.bundle_path == run / "bundle"  # type: ignore[union-attr]
     assert load_settings().model == str(run / "bundle")
