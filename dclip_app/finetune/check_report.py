@@ -57,6 +57,14 @@ class CheckReport:
     def split_line(self) -> str:
         return f"{self.train} to train on, {self.held_out} held out to measure the result on"
 
+    def split_at(self, fraction: float) -> tuple[int, int]:
+        """``(train, held out)`` for another held-out share, counted as ``dclip finetune`` does
+        (at least 2 held out; byte-identical twins may move one or two more to the held-out side).
+        """
+        usable = self.train + self.held_out
+        held = min(usable, max(2, round(usable * fraction)))
+        return usable - held, held
+
 
 def read_check(events: Sequence[dict[str, Any]], failure: str = "") -> CheckReport:
     """The report from the child's events; ``failure`` is its error line when it sent none."""

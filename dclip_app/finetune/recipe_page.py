@@ -124,14 +124,29 @@ class RecipePage(QWizardPage):
             "Student learning rate", _explained(self.student_lr, "larger forgets more; e.g. 1e-5")
         )
         form.addRow("Batch size", _explained(self.batch, "photos per step, both stages"))
-        form.addRow(
-            "Held out",
-            _explained(self.held_out, "share measured on, never trained on (check: 0.2)"),
-        )
+        self.split_hint = QLabel()
+        self.split_hint.setObjectName("hint")
+        self.held_out.valueChanged.connect(self._show_split)
+        held_row = _explained(self.held_out, "share measured on, never trained on")
+        held_row.layout().addWidget(self.split_hint)  # type: ignore[union-attr]
+        form.addRow("Held out", held_row)
         form.addRow("Regions", self.regions)
         for edit in (self.teacher_lr, self.student_lr):
             edit.textChanged.connect(self.completeChanged)
         return box
+
+    def initializePage(self) -> None:  # noqa: N802 - Qt's name
+        self._show_split()
+
+    def _show_split(self) -> None:
+        """What the chosen share makes of the checked photos: "about 12 to train on, 12 held
+        out" (the Check page showed the split at the recipes' 0.2)."""
+        check = self.context.check
+        if check is None or check.train + check.held_out == 0:
+            self.split_hint.setText("")
+            return
+        train, held = check.split_at(self.held_out.value())
+        self.split_hint.setText(f"about {train} to train on, {held} held out")
 
     def _recipe_changed(self) -> None:
         self.custom.setEnabled(self.recipe_name() == "custom")

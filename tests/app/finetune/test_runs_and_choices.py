@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from dclip_app.finetune.check_report import read_check
+from dclip_app.finetune.check_report import CheckReport, read_check
 from dclip_app.finetune.commands import ModelSwitchResult, SwitchProgress, train_command
 from dclip_app.finetune.data_sources import DataChoice
 from dclip_app.finetune.recipes import RECIPE_VALUES, RecipeChoice
@@ -205,3 +205,11 @@ def test_switch_progress_lines_read_as_a_count_and_the_time_left() -> None:
     assert SwitchProgress(20, 20, 0.0).sentence() == "20 of 20 photos"
     assert SwitchProgress.from_line('{"event": "result", "switched": true}') is None
     assert SwitchProgress.from_line("dclip: warning: not JSON") is None
+
+
+def test_another_held_out_share_is_counted_as_the_split_counts_it() -> None:
+    check = CheckReport(photos=24, captioned=24, trainable=24, train=19, held_out=5)
+    assert check.split_at(0.2) == (19, 5)
+    assert check.split_at(0.5) == (12, 12)
+    assert check.split_at(0.05) == (22, 2)  # never fewer than 2 held out
+    assert CheckReport(train=1, held_out=0).split_at(0.5) == (0, 1)  # never more than there are

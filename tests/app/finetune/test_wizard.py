@@ -70,7 +70,13 @@ def test_a_user_fine_tunes_evaluates_activates_and_rolls_back(
     assert page.device.text().startswith(f"Time: {page.report.estimate}")
 
     wizard.next()  # Recipe: quick (the tiny values come in through extra_args)
-    assert wizard.recipe_page.choice().name == "quick"
+    recipe = wizard.recipe_page
+    assert recipe.choice().name == "quick"
+    recipe.select("custom")  # a custom held-out share says what it makes of the checked photos
+    recipe.held_out.setValue(0.5)
+    assert recipe.split_hint.text() == "about 12 to train on, 12 held out"
+    recipe.select("quick")
+    assert recipe.choice().name == "quick"
     wizard.next()  # Start training
     assert wizard.currentId() == TRAIN_PAGE
     train = wizard.train_page
