@@ -15,6 +15,12 @@ edit
 select, hover
     Select / deselect that box (canvas, box list, captions), or move the pointer onto it and off
     it again (hover events, cursor), each followed by a forced repaint; 200 boxes against 1.
+zoom in
+    The 6000×4000 photo (1 box) at one photo pixel per screen pixel (100 %; twice the preview's
+    resolution where that is more, as for a photo no larger than the preview): the full-size
+    decode the canvas asks for there (from ``detail_wanted`` to the sharp layer on screen, once
+    per open round); a pan of 40 screen pixels plus a forced repaint with the sharp layer, against
+    the same pan over the preview alone (the baseline); and the layer's re-crop after such a pan.
 
 Offscreen (the default without a display) the screen is 2560×1440, so previews are decoded at the
 size a large monitor asks for (the offscreen platform's own screen is 800×800).
@@ -188,6 +194,48 @@ def _interactions(
     return result
 
 
+def _zoomed(app: QApplication, window: AnnotateWindow, repeats: int) -> dict[str, list[float]]:
+    """The ``zoom in`` rows (module docstring) on the shown photo."""
+    canvas = window.canvas
+    started = time.perf_counter()
+    canvas.actual_size()
+    copy_per_photo = canvas.photo_pixmap.width() / max(1, canvas.photo_size[0])
+    if copy_per_photo > 0.5:  # a small photo: its preview is sharp at 100 %
+        canvas.zoom_by(2 * copy_per_photo)
+    deadline = started + 60
+    while not canvas.detail.item.isVisible():
+        if time.perf_counter() > deadline:
+            raise TimeoutError("the full-size photo did not arrive within 60 s")
+        app.processEvents()
+        time.sleep(0.001)
+    decode_ms = (time.perf_counter() - started) * 1000
+    bar = canvas.horizontalScrollBar()
+
+    def pan(k: int) -> None:
+        bar.setValue(bar.value() + (40 if k % 2 == 0 else -40))
+
+    sharp = _timed(app, window, pan, repeats)
+    crops = []
+    for k in range(repeats):
+        pan(k)
+        canvas.detail.crop_rect = canvas.detail.crop_rect.adjusted(0, 0, 0, 1)  # force a crop
+        crop_started = time.perf_counter()
+        canvas.detail.refresh()
+        crops.append((time.perf_counter() - crop_started) * 1000)
+    canvas.detail.item.setVisible(False)
+    source, canvas.detail.source = canvas.detail.source, None  # the preview alone
+    preview = _timed(app, window, pan, repeats)
+    canvas.detail.source = source
+    if not canvas.detail.crop_rect.isValid():
+        raise RuntimeError("the sharp layer never cropped")
+    return {
+        "pan, preview only (baseline)": preview,
+        "pan, full-size pixels": sharp,
+        "re-crop after a pan": crops,
+        "full-size decode until shown": [decode_ms],
+    }
+
+
 def _qt_environ(home: Path) -> dict[str, str]:
     """Offscreen with a 2560×1440 screen, unless a display is set or Qt already runs."""
     from PySide6.QtWidgets import QApplication
@@ -276,6 +324,12 @@ def _measure(
             _close(app, window)
             if round_:
                 open_ms[name].append(seconds * 1000)
+    zoom: dict[str, list[float]] = {}
+    for _round in range(max(1, opens)):
+        window, _seconds = _open(app, library, list(photos.values())[1][0])
+        for name, values in _zoomed(app, window, repeats).items():
+            zoom.setdefault(name, []).extend(values)
+        _close(app, window)
     actions: dict[str, dict[str, list[float]]] = {}
     for image_id, count in list(photos.values())[1:]:
         window, _seconds = _open(app, library, image_id)
@@ -299,6 +353,7 @@ def _measure(
             what: {name: stats(v[what]) for name, v in actions.items()}
             for what in ("repaint", "edit", "select", "hover")
         },
+        "zoom in": {name: stats(v) for name, v in zoom.items()},
     }
 
 
@@ -310,7 +365,7 @@ def table(result: dict[str, object], command: str) -> str:
         "| measurement | photo | median | max |",
         "|---|---|---:|---:|",
     ]
-    for what in ("open", "repaint", "edit", "select", "hover"):
+    for what in ("open", "repaint", "edit", "select", "hover", "zoom in"):
         rows = result[what]
         assert isinstance(rows, dict)
         for name, values in rows.items():

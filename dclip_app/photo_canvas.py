@@ -11,6 +11,9 @@
   dragging) emits :attr:`PhotoCanvas.box_clicked`, hovering :attr:`PhotoCanvas.box_hovered`.
 - Spotlight dims the photo; each box then shows the photo through the dimming as much as its
   ``reveal`` (0..1) says, so the strongest regions stand out.
+- Zoomed past the copy's resolution, the canvas asks once for the full-size photo
+  (:attr:`PhotoCanvas.detail_wanted`); given it (:meth:`PhotoCanvas.set_detail_source`), it shows
+  the visible part sharp (:mod:`dclip_app.canvas_detail`).
 - Edit mode (annotation): :meth:`PhotoCanvas.set_tool` hands mouse presses, drags and hovers to a
   :class:`CanvasTool` first (:class:`dclip_app.annotate.edit_tool.BoxEditTool` draws, moves and
   resizes boxes); what the tool declines still pans, zooms and clicks as in view mode. One canvas,
@@ -40,6 +43,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from dclip_app.canvas_detail import CanvasDetail
 from dclip_app.canvas_items import BoxItem
 
 ZOOM_STEP = 1.25
@@ -67,6 +71,7 @@ class PhotoCanvas(QGraphicsView):
     background_clicked = Signal()
     box_hovered = Signal(int)  # a box's index, -1 when the pointer left every box
     zoom_changed = Signal(float)  # screen pixels per photo pixel
+    detail_wanted = Signal()  # zoomed past the copy: the full-size photo would be sharper
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -95,6 +100,10 @@ class PhotoCanvas(QGraphicsView):
         self._hovered: set[int] = set()
         self.tool: CanvasTool | None = None
         self._tool_drag = False
+        self.detail = CanvasDetail(self)
+        self.zoom_changed.connect(lambda _zoom: self._view_changed())
+        self.horizontalScrollBar().valueChanged.connect(lambda _value: self._view_changed())
+        self.verticalScrollBar().valueChanged.connect(lambda _value: self._view_changed())
 
     # --- content -----------------------------------------------------------------------------
 
@@ -108,10 +117,23 @@ class PhotoCanvas(QGraphicsView):
         scale_y = height / max(1, pixmap.height())
         self.photo_item.setTransform(QTransform.fromScale(scale_x, scale_y))
         self.photo_size = (width, height)
+        self.detail.reset(self.photo_size, pixmap.width())
         rect = QRectF(0, 0, width, height)
         self.dim_item.setRect(rect)
         self.scene().setSceneRect(rect)
         self.fit()
+
+    def set_detail_source(self, image: QImage | None) -> None:
+        """The full-size photo now shown (upright; may be smaller than ``photo_size``), for sharp
+        pixels when zoomed in; None drops it."""
+        self.detail.set_source(image)
+
+    def _view_changed(self) -> None:
+        detail = self.detail
+        if detail.source is None and not detail.asked and detail.needed():
+            detail.asked = True
+            self.detail_wanted.emit()
+        detail.schedule()
 
     @property
     def photo_pixmap(self) -> QPixmap:
@@ -210,6 +232,8 @@ class PhotoCanvas(QGraphicsView):
         if self._fitted and self.photo_size[0] > 0:
             self.fitInView(self.sceneRect(), Qt.AspectRatioMode.KeepAspectRatio)
             self.zoom_changed.emit(self.zoom)
+        else:
+            self._view_changed()
 
     # --- clicks and hover ----------------------------------------------------------------------
 

@@ -191,6 +191,8 @@ class AnnotateWindow(QMainWindow):
         session.message.connect(lambda text: self.show_message(text, error=True))
         self.loader.ready.connect(self._preview_ready)
         self.loader.failed.connect(self._preview_failed)
+        self.loader.full_ready.connect(self._full_ready)
+        self.canvas.detail_wanted.connect(self._detail_wanted)
 
         tool.drawn.connect(self._box_drawn)
         tool.changed.connect(lambda box_id, rect: self._box_edited(box_id, rect))
@@ -244,6 +246,16 @@ class AnnotateWindow(QMainWindow):
         self._shown = state.photo.image_id
         self._highlight_links()
         self.photo_shown.emit(self._shown)
+
+    def _detail_wanted(self) -> None:
+        state = self.session.state
+        if state is not None:
+            self.loader.request_full(state.photo.path)
+
+    def _full_ready(self, path: str, image: QImage) -> None:
+        state = self.session.state
+        if state is not None and state.photo.path == path:
+            self.canvas.set_detail_source(image)
 
     def _preview_failed(self, path: str, message: str) -> None:
         state = self.session.state

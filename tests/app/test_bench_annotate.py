@@ -38,7 +38,16 @@ def test_tiny_benchmark_measures_every_row(qapp: QApplication, tmp_path: Path) -
         assert isinstance(rows, dict)
         assert list(rows) == ["1 box (baseline)", "12 boxes"]
         assert all(0 < row["median_ms"] <= row["max_ms"] for row in rows.values())
+    zoom = result["zoom in"]
+    assert isinstance(zoom, dict)
+    assert list(zoom) == [
+        "pan, preview only (baseline)",
+        "pan, full-size pixels",
+        "re-crop after a pan",
+        "full-size decode until shown",
+    ]
+    assert all(0 < row["median_ms"] <= row["max_ms"] for row in zoom.values())
     text = table(result, "python -m dclip_app.bench annotate")
     assert "`python -m dclip_app.bench annotate`" in text
-    assert text.count("\n| ") == 11 + 1  # header and eleven rows
+    assert text.count("\n| ") == 15 + 1  # header and fifteen rows
     json.dumps(result)
