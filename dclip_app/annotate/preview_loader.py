@@ -4,9 +4,7 @@ A 6000×4000 photo is never decoded whole: :func:`~dclip_app.thumbnails.decode_t
 for a copy that fits the screen (JPEGs are reduced while decoding), upright as its EXIF says. The
 canvas scales it up to the photo's full size in pixels, so boxes keep full-size coordinates.
 The photos next to the current one are decoded ahead, so stepping through a folder does not wait.
-Zoomed in past the preview, the canvas asks for the photo at full size (:meth:`request_full`):
-decoded once, for the current photo only (a 24 MP photo is about 96 MB in memory), at most
-:data:`FULL_MAX_EDGE` pixels on its long side.
+(Zoomed in past the preview, the full-size photo comes from :mod:`dclip_app.full_photo`.)
 """
 
 from __future__ import annotations
@@ -22,8 +20,6 @@ from dclip_app.workers import TaskControl, WorkerPool
 
 CACHED_PREVIEWS = 6
 MAX_EDGE = 2560
-# A full-size decode for sharp zooming stops here (8192 × 5461 is 179 MB in memory).
-FULL_MAX_EDGE = 8192
 
 
 def screen_edge() -> int:
@@ -40,7 +36,6 @@ class PreviewLoader(QObject):
 
     ready = Signal(str, QImage)
     failed = Signal(str, str)
-    full_ready = Signal(str, QImage)  # the photo at full size, for the current photo only
 
     def __init__(self, edge: int | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -89,20 +84,6 @@ class PreviewLoader(QObject):
             on_finished=lambda: self._pending.discard(path),
             priority=priority,
         )
-
-    def request_full(self, path: str) -> None:
-        """Decode ``path`` at full size (``full_ready`` follows unless another photo is wanted
-        by then; a failure is quiet: the preview stays)."""
-
-        def task(control: TaskControl) -> QImage:
-            control.checkpoint()
-            return decode_thumbnail([Path(path)], FULL_MAX_EDGE)
-
-        def done(image: QImage) -> None:
-            if path == self._wanted:
-                self.full_ready.emit(path, image)
-
-        self.pool.start(task, "full-size photo", on_result=done, priority=2)
 
     def _decoded(self, path: str, image: QImage) -> None:
         self._cache[path] = image

@@ -46,6 +46,7 @@ from dclip_app.annotate.navigation import annotated_ids, resolve_photos
 from dclip_app.annotate.photo_state import Touched
 from dclip_app.annotate.preview_loader import PreviewLoader
 from dclip_app.annotate.session import AnnotationSession
+from dclip_app.full_photo import FullPhotoLoader
 from dclip_app.photo_canvas import PhotoCanvas
 from dclip_app.resources import icon
 from dclip_core.library.annotations import AnnotationError
@@ -108,6 +109,7 @@ class AnnotateWindow(QMainWindow):
         self.tool = BoxEditTool(self.canvas)
         self.items = box_items.CanvasBoxes(self.tool)
         self.loader = PreviewLoader(parent=self)
+        self.full_photo = FullPhotoLoader(parent=self)
         self.box_panel = BoxPanel()
         self.caption_panel = CaptionPanel()
         self.key_actions = AnnotateActions(self, shortcuts)
@@ -191,7 +193,7 @@ class AnnotateWindow(QMainWindow):
         session.message.connect(lambda text: self.show_message(text, error=True))
         self.loader.ready.connect(self._preview_ready)
         self.loader.failed.connect(self._preview_failed)
-        self.loader.full_ready.connect(self._full_ready)
+        self.full_photo.ready.connect(self._full_ready)
         self.canvas.detail_wanted.connect(self._detail_wanted)
 
         tool.drawn.connect(self._box_drawn)
@@ -241,6 +243,8 @@ class AnnotateWindow(QMainWindow):
         state = self.session.state
         if path != state.photo.path:
             return
+        if self.full_photo.wanted != path:
+            self.full_photo.forget()  # another photo: its full-size copy's memory goes
         self.canvas.set_photo(image, (state.photo.width, state.photo.height))
         self.items.show_all(state)
         self._shown = state.photo.image_id
@@ -250,7 +254,7 @@ class AnnotateWindow(QMainWindow):
     def _detail_wanted(self) -> None:
         state = self.session.state
         if state is not None:
-            self.loader.request_full(state.photo.path)
+            self.full_photo.request(state.photo.path)
 
     def _full_ready(self, path: str, image: QImage) -> None:
         state = self.session.state
@@ -406,4 +410,5 @@ class AnnotateWindow(QMainWindow):
         if self.help_dialog is not None:
             self.help_dialog.close()
         self.loader.shutdown()
+        self.full_photo.shutdown()
         super().closeEvent(event)

@@ -313,3 +313,34 @@ def rgb(colour: QColor) -> tuple[int, int, int]:
 
 def rgba(colour: QColor) -> tuple[int, int, int, int]:
     return (colour.red(), colour.green(), colour.blue(), colour.alpha())
+
+
+def test_zoomed_in_a_large_photo_is_shown_from_its_own_pixels_decoded_once(
+    qtbot: QtBot, teacher_window: ExplainWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dclip_app.full_photo
+
+    decoded: list[Path] = []
+    real_decode = dclip_app.full_photo.decode_thumbnail
+
+    def counting_decode(sources: list[Path], edge: int) -> QImage:
+        decoded.extend(sources)
+        return real_decode(sources, edge)
+
+    monkeypatch.setattr(dclip_app.full_photo, "decode_thumbnail", counting_decode)
+    big = tmp_path / "big.jpg"
+    photo("coffee", (3600, 2400)).save(big, quality=90)
+    canvas = teacher_window.canvas
+    explain(qtbot, teacher_window, big, "a cup")
+    assert canvas.photo_pixmap.width() < 3600  # drawn from the core's display copy
+    canvas.actual_size()
+    qtbot.waitUntil(canvas.detail.item.isVisible, timeout=20_000)
+    assert decoded == [big]
+    assert canvas.detail.source is not None
+    assert canvas.detail.source.size().toTuple() == (3600, 2400)  # type: ignore[attr-defined]
+
+    explain(qtbot, teacher_window, big, "a saucer")  # the same photo, another query
+    assert not canvas.detail.item.isVisible()  # shown anew, fitted
+    canvas.actual_size()
+    qtbot.waitUntil(canvas.detail.item.isVisible, timeout=5_000)
+    assert decoded == [big]  # the kept full-size photo, not a second decode
