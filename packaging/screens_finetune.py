@@ -14,13 +14,14 @@ fine-tuned model" embeds them.
 ``screens_finetune.py --demo DEMO_HOME [OUT]`` instead fine-tunes the demo's trained model
 (``dclip demo``) on the demo library's captioned photos with the recipe of docs/benchmarks.md,
 "Fine-tuning" (about a minute on 2 cores), so the Evaluate page shows what fine-tuning did to a
-model that means something. Pass a copy of the demo home at a neutral path: activation switches
-its library's model.
+model that means something. The demo home is copied into the temporary home first (activation
+switches the copy's model, never the original's, and its paths read ``~/.local/share/…``).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -98,13 +99,15 @@ def finetune_screens(
     """
     os.environ.setdefault("QT_QPA_PLATFORM", "xcb" if os.environ.get("DISPLAY") else "offscreen")
     sys.path.insert(0, str(REPO))
+    home = home or Path(tempfile.mkdtemp(prefix="dclip-finetune-screens-")) / "user"
+    home.mkdir(parents=True, exist_ok=True)
+    os.environ["HOME"] = str(home)
     if demo is not None:
-        os.environ["DCLIP_HOME"] = str(demo)
-        photos, extra, kind = demo / "world" / "test", DEMO, "shapes"
+        copy = home / ".local" / "share" / "dclip" / "demo"
+        shutil.copytree(demo, copy, symlinks=True)
+        os.environ["DCLIP_HOME"] = str(copy)
+        photos, extra, kind = copy / "world" / "test", DEMO, "shapes"
     else:
-        home = home or Path(tempfile.mkdtemp(prefix="dclip-finetune-screens-")) / "user"
-        home.mkdir(parents=True, exist_ok=True)
-        os.environ["HOME"] = str(home)
         os.environ["DCLIP_HOME"] = str(home / ".dclip")
         (photos, _), extra, kind = _prepare(home), TINY, "folder"
 
