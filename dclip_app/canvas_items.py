@@ -33,12 +33,15 @@ class BoxTag(QGraphicsItem):
     """A box's label: text on a dark plate, the same size at every zoom.
 
     Its rectangle is measured once per text: the scene asks for it several times per paint, and
-    with hundreds of boxes measuring text each time was a fifth of a repaint.
+    with hundreds of boxes measuring text each time was a fifth of a repaint. It is drawn once per
+    text into a pixmap at screen resolution (it has the same size at every zoom, so zooming does
+    not redraw it); repaints copy the pixmap (docs/benchmarks.md, "App").
     """
 
     def __init__(self, parent: QGraphicsItem) -> None:
         super().__init__(parent)
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations, True)
+        self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
         self._font = QFont()
         self._font.setPointSizeF(8.5)
