@@ -273,7 +273,10 @@ def build_demo(
         say(f"using the demo model trained earlier ({bundle})")
         return DemoLibrary(home, shapes, bundle)
     if (bundle / "bundle.json").is_file():
-        say("the demo model here was trained by another recipe or step count; training this one")
+        say(
+            "the demo model here was built by an older DCLIP or another recipe: bringing it up "
+            "to date (what is still current is reused)"
+        )
     run_dir = home / "runs" / f"pretrain-{recipe}"
     weights = run_dir / "base.safetensors"
     if not weights.is_file():
@@ -408,7 +411,21 @@ def demo_model_is_current(
     except (OSError, ValueError, AttributeError):
         return False
     pretrained = recipe == pretrain_recipe_id(PretrainConfig(steps=pretrain_steps))
-    return pretrained and explained == explain_recipe_id(explain)
+    return pretrained and explained == explain_recipe_id(explain) and _records_training()
+
+
+def _records_training() -> bool:
+    """Whether the demo bundle's ``explain/`` says how long its teacher trained.
+
+    Bundles exported before ``teacher_steps`` was recorded show every explanation as "not
+    meaningful yet"; such a demo is brought up to date (its explain part exported again).
+    """
+    try:
+        manifest = json.loads((demo_bundle() / "bundle.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    explain = manifest.get("explain") if isinstance(manifest, dict) else None
+    return isinstance(explain, dict) and explain.get("teacher_steps") is not None
 
 
 def _progress_events(say: Progress) -> EventSink:

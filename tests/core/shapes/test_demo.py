@@ -69,8 +69,20 @@ def test_a_demo_model_of_another_recipe_or_step_count_is_trained_again(dclip_hom
     manifest = demo_bundle() / "bundle.json"
     exported = manifest.stat().st_mtime_ns
     rebuilt = _build(home, 3)
-    assert any("trained by another recipe or step count" in line for line in rebuilt)
+    assert any("bringing it up to date" in line for line in rebuilt)
     assert manifest.stat().st_mtime_ns != exported
+    assert demo_model_is_current(home, 3, TINY_EXPLAIN)
+
+    # A bundle exported before it recorded the teacher's training (every explanation would read
+    # "not meaningful yet") is exported again, without training anything.
+    data = json.loads(manifest.read_text())
+    del data["explain"]["teacher_steps"]
+    manifest.write_text(json.dumps(data))
+    assert not demo_model_is_current(home, 3, TINY_EXPLAIN)
+    refreshed = _build(home, 3)
+    assert not any("training the" in line for line in refreshed)
+    steps = json.loads(manifest.read_text())["explain"]["teacher_steps"]
+    assert steps == TINY_EXPLAIN.teacher_steps
     assert demo_model_is_current(home, 3, TINY_EXPLAIN)
 
     # Asking for other steps trains those, and the record follows.
