@@ -193,19 +193,21 @@ def _detector(library: Library, name: str | None, conf: float | None) -> Detecto
 
 
 def run_suggest(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
     from dclip_core.cancel import CancelToken
     from dclip_core.library.annotation_suggest import SuggestReport, suggest_boxes
 
     folder = args.folder.expanduser().absolute()
     cancel = CancelToken()
+    # A bar on a terminal; nothing per photo in a log (tqdm turns itself off there).
+    bar = tqdm(total=0, unit="photo", desc="suggesting", file=sys.stderr, disable=None)
 
     def progress(report: SuggestReport, path: str) -> None:
-        print(
-            f"\rdclip: suggest {report.done}/{report.photos} ({report.suggested} boxes)",
-            end="",
-            file=sys.stderr,
-            flush=True,
-        )
+        bar.total = report.photos
+        bar.n = report.done
+        bar.set_postfix(boxes=report.suggested, refresh=False)
+        bar.refresh()
 
     with _open() as library:
         detector = _detector(library, args.detector, args.conf)
@@ -214,9 +216,11 @@ def run_suggest(args: argparse.Namespace) -> int:
                 library.annotations(), detector, folder, progress=progress, cancel=cancel
             )
         except KeyboardInterrupt:
-            print("\ndclip: stopped; the suggestions stored so far are kept", file=sys.stderr)
+            bar.close()
+            print("dclip: stopped; the suggestions stored so far are kept", file=sys.stderr)
             return 130
-    print(file=sys.stderr)
+        finally:
+            bar.close()
     for path, reason in report.failed:
         print(f"dclip: skipped {path}: {reason}", file=sys.stderr)
     if report.photos == 0:
