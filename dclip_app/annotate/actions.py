@@ -53,6 +53,7 @@ TOOLBAR_EDIT = (
     ("undo", "Undo"),
     ("redo", "Redo"),
     ("fit", "Fit"),
+    ("actual_size", "100 %"),
     ("help", "Shortcuts"),
 )
 

@@ -45,6 +45,7 @@ SHORTCUT_ACTIONS: tuple[ShortcutAction, ...] = (
     _action("undo", "Undo", "Ctrl+Z", "Editing"),
     _action("redo", "Redo", "Ctrl+Shift+Z", "Editing"),
     _action("fit", "Fit the photo in the window", "F", "View"),
+    _action("actual_size", "Show the photo at 100 % (one pixel per screen pixel)", "1", "View"),
     _action("help", "Keyboard shortcuts", "F1", "View"),
 )
 ACTIONS_BY_NAME: dict[str, ShortcutAction] = {a.name: a for a in SHORTCUT_ACTIONS}

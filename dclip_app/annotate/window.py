@@ -179,6 +179,7 @@ class AnnotateWindow(QMainWindow):
         a["undo"].triggered.connect(session.undo)
         a["redo"].triggered.connect(session.redo)
         a["fit"].triggered.connect(self.canvas.fit)
+        a["actual_size"].triggered.connect(self.canvas.actual_size)
         a["help"].triggered.connect(self.show_shortcuts)
         group = session.editor.group
         group.canUndoChanged.connect(a["undo"].setEnabled)

@@ -112,7 +112,7 @@ def test_zoomed_in_the_photos_own_pixels_are_shown_where_they_belong(
     assert not canvas.detail.asked  # fitted, the preview is sharp enough: nothing decoded
 
     with qtbot.waitSignal(canvas.detail_wanted, timeout=5_000):
-        canvas.actual_size()  # 100 %: one photo pixel per screen pixel
+        window.key_actions["actual_size"].trigger()  # 100 %: one photo pixel per screen pixel
     canvas.centerOn(QPointF(WIDTH / 2, HEIGHT / 2))
     qtbot.waitUntil(canvas.detail.item.isVisible, timeout=20_000)
     qtbot.wait(3 * SETTLE_MS)  # the crop follows the last scroll
