@@ -59,8 +59,9 @@ class CanvasDetail(QObject):
         self.set_source(None)
 
     def needed(self) -> bool:
-        """Whether the view enlarges the copy past :data:`SHARP_UP_TO` screen px per its px."""
-        if self.copy_width <= 0 or self.photo_size[0] <= 0:
+        """Whether the view enlarges the copy past :data:`SHARP_UP_TO` screen px per its px,
+        and the photo has more pixels than the copy (a small photo's copy is the photo)."""
+        if self.copy_width <= 0 or self.copy_width >= self.photo_size[0]:
             return False
         zoom = float(self.view.transform().m11())
         return zoom * self.photo_size[0] / self.copy_width > SHARP_UP_TO

@@ -133,5 +133,11 @@ def test_zoomed_in_the_photos_own_pixels_are_shown_where_they_belong(
     qtbot.waitUntil(lambda: not canvas.detail.item.isVisible(), timeout=5_000)
     assert canvas.detail.source is not None
     assert stepped.width() < WIDTH  # only the visible part (and a margin) was ever a pixmap
+
+    small = QImage(100, 80, QImage.Format.Format_RGB32)
+    small.fill(0)
+    canvas.set_photo(small, (100, 80))  # a photo no larger than its copy: the copy is the photo
+    with qtbot.assertNotEmitted(canvas.detail_wanted):
+        canvas.zoom_by(8.0)  # enlarged, but there is nothing sharper to decode
     window.close()
     library.close()
