@@ -16,9 +16,9 @@ select, hover
     Select / deselect that box (canvas, box list, captions), or move the pointer onto it and off
     it again (hover events, cursor), each followed by a forced repaint; 200 boxes against 1.
 zoom in
-    The 6000×4000 photo (1 box) at one photo pixel per screen pixel (100 %; twice the preview's
-    resolution where that is more, as for a photo no larger than the preview): the full-size
-    decode the canvas asks for there (from ``detail_wanted`` to the sharp layer on screen, once
+    The 6000×4000 photo (1 box) at one photo pixel per screen pixel (100 %; the photo must be
+    larger than its preview, or there is nothing sharper to decode): the full-size decode the
+    canvas asks for there (from ``detail_wanted`` to the sharp layer on screen, once
     per open round); a pan of 40 screen pixels plus a forced repaint with the sharp layer, against
     the same pan over the preview alone (the baseline); and the layer's re-crop after such a pan.
 
@@ -198,10 +198,12 @@ def _zoomed(app: QApplication, window: AnnotateWindow, repeats: int) -> dict[str
     """The ``zoom in`` rows (module docstring) on the shown photo."""
     canvas = window.canvas
     started = time.perf_counter()
+    if canvas.photo_pixmap.width() >= canvas.photo_size[0]:
+        raise ValueError(
+            f"the zoom rows need a photo larger than its {canvas.photo_pixmap.width()}-pixel "
+            "preview (bench_annotate's big size)"
+        )
     canvas.actual_size()
-    copy_per_photo = canvas.photo_pixmap.width() / max(1, canvas.photo_size[0])
-    if copy_per_photo > 0.5:  # a small photo: its preview is sharp at 100 %
-        canvas.zoom_by(2 * copy_per_photo)
     deadline = started + 60
     while not canvas.detail.item.isVisible():
         if time.perf_counter() > deadline:
@@ -327,9 +329,11 @@ def _measure(
     zoom: dict[str, list[float]] = {}
     for _round in range(max(1, opens)):
         window, _seconds = _open(app, library, list(photos.values())[1][0])
-        for name, values in _zoomed(app, window, repeats).items():
-            zoom.setdefault(name, []).extend(values)
-        _close(app, window)
+        try:
+            for name, values in _zoomed(app, window, repeats).items():
+                zoom.setdefault(name, []).extend(values)
+        finally:
+            _close(app, window)
     actions: dict[str, dict[str, list[float]]] = {}
     for image_id, count in list(photos.values())[1:]:
         window, _seconds = _open(app, library, image_id)

@@ -26,13 +26,15 @@ def test_tiny_benchmark_measures_every_row(qapp: QApplication, tmp_path: Path) -
     env = {key: os.environ.get(key) for key in ("DCLIP_HOME", "QT_QPA_PLATFORM")}
     before = set(Path(tempfile.gettempdir()).glob("dclip-bench-annotate-*"))
 
-    result = bench_annotate(repeats=3, opens=1, boxes=12, big=(600, 400), small=(120, 80))
+    # The big photo is larger than any preview (a 2560-pixel screen at most), so zooming in on it
+    # decodes its full size.
+    result = bench_annotate(repeats=3, opens=1, boxes=12, big=(3000, 2000), small=(120, 80))
 
     assert {key: os.environ.get(key) for key in env} == env  # the environment is restored
     assert set(Path(tempfile.gettempdir()).glob("dclip-bench-annotate-*")) == before
     opens = result["open"]
     assert isinstance(opens, dict)
-    assert list(opens) == ["120×80, 0 boxes (baseline)", "600×400, 1 box", "600×400, 12 boxes"]
+    assert list(opens) == ["120×80, 0 boxes (baseline)", "3000×2000, 1 box", "3000×2000, 12 boxes"]
     for what in ("repaint", "edit", "select", "hover"):
         rows = result[what]
         assert isinstance(rows, dict)
