@@ -18,7 +18,8 @@ from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsView
 
 # Above the photo's copy, below the spotlight's dimming and the boxes.
 Z_DETAIL = 1.0
-# The crop reaches this share of the view's size beyond each edge, so a short pan stays sharp.
+# The crop reaches this share of the view's size beyond each edge, so a short pan stays sharp;
+# less when zoomed out (times the zoom squared), where every crop pixel must also be scaled down.
 MARGIN = 0.5
 # Wait this long after the last zoom or scroll before cropping again.
 SETTLE_MS = 60
@@ -94,7 +95,8 @@ class CanvasDetail(QObject):
         per_y = source.height() / self.photo_size[1]
         zoom = float(self.view.transform().m11()) / per_x
         visible = self.view.mapToScene(self.view.viewport().rect()).boundingRect()
-        margin_x, margin_y = visible.width() * MARGIN, visible.height() * MARGIN
+        margin = MARGIN * min(1.0, zoom) ** 2
+        margin_x, margin_y = visible.width() * margin, visible.height() * margin
         wanted = visible.adjusted(-margin_x, -margin_y, margin_x, margin_y)
         in_source = QRectF(
             wanted.x() * per_x, wanted.y() * per_y, wanted.width() * per_x, wanted.height() * per_y

@@ -46,10 +46,11 @@ def test_tiny_benchmark_measures_every_row(qapp: QApplication, tmp_path: Path) -
         "pan, preview only (baseline)",
         "pan, full-size pixels",
         "re-crop after a pan",
+        "re-crop after a pan, least zoom with full-size pixels",
         "full-size decode until shown",
     ]
     assert all(0 < row["median_ms"] <= row["max_ms"] for row in zoom.values())
     text = table(result, "python -m dclip_app.bench annotate")
     assert "`python -m dclip_app.bench annotate`" in text
-    assert text.count("\n| ") == 15 + 1  # header and fifteen rows
+    assert text.count("\n| ") == 16 + 1  # header and sixteen rows
     json.dumps(result)
