@@ -33,8 +33,7 @@ def cancel_when_stdin_closes(cancel: CancelToken, name: str = "dclip-stdin") -> 
     """
 
     def wait() -> None:
-        for _line in sys.stdin:
-            pass
+        sys.stdin.read()  # returns at end of file: the parent closed its end
         cancel.cancel()
 
     threading.Thread(target=wait, name=name, daemon=True).start()

@@ -216,11 +216,12 @@ def run_suggest(args: argparse.Namespace) -> int:
                 library.annotations(), detector, folder, progress=progress, cancel=cancel
             )
         except KeyboardInterrupt:
-            bar.close()
-            print("dclip: stopped; the suggestions stored so far are kept", file=sys.stderr)
-            return 130
+            report = None
         finally:
             bar.close()
+    if report is None:
+        print("dclip: stopped; the suggestions stored so far are kept", file=sys.stderr)
+        return 130
     for path, reason in report.failed:
         print(f"dclip: skipped {path}: {reason}", file=sys.stderr)
     if report.photos == 0:

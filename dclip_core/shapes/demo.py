@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 
 from dclip_core.cancel import CancelToken
 from dclip_core.config.paths import HOME_ENV, atomic_write_text, get_paths
-from dclip_core.errors import DemoCancelledError, DemoError
+from dclip_core.errors import BundleError, DemoCancelledError, DemoError
 from dclip_core.shapes.detector import DetectorConfig
 from dclip_core.shapes.recipe import PretrainConfig, pretrain_recipe_id
 from dclip_core.shapes.world import PRETRAIN_STEPS, ShapesWorld, WorldSize, build_world
@@ -420,12 +420,13 @@ def _records_training() -> bool:
     Bundles exported before ``teacher_steps`` was recorded show every explanation as "not
     meaningful yet"; such a demo is brought up to date (its explain part exported again).
     """
+    from dclip_core.runtime.bundle import load_manifest
+
     try:
-        manifest = json.loads((demo_bundle() / "bundle.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        explain = load_manifest(demo_bundle(), verify=False).explain
+    except BundleError:
         return False
-    explain = manifest.get("explain") if isinstance(manifest, dict) else None
-    return isinstance(explain, dict) and explain.get("teacher_steps") is not None
+    return explain is not None and explain.get("teacher_steps") is not None
 
 
 def _progress_events(say: Progress) -> EventSink:
