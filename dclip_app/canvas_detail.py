@@ -2,11 +2,11 @@
 
 :class:`~dclip_app.photo_canvas.PhotoCanvas` shows a copy of the photo that fits the screen, so a
 6000×4000 photo is at most 2560 pixels wide there: at "100 %" each of its pixels would be 2.3
-screen pixels wide, blurred. Once the view zooms past the copy's resolution the canvas asks for
-the full-size photo once (:attr:`PhotoCanvas.detail_wanted`); its owner decodes it in the
-background and hands it over (:meth:`PhotoCanvas.set_detail_source`). From then on this layer
-lays a crop of it over the visible part of the photo — the view plus a margin, at most the
-screen's resolution — and crops again, shortly after the view stops zooming or panning. Only the
+screen pixels wide, blurred. Once the view zooms past the copy's resolution the canvas decodes
+the photo's file at full size once, in the background (:mod:`dclip_app.full_photo`), and hands
+it to this layer (:meth:`CanvasDetail.set_source`). From then on the layer lays a crop of it
+over the visible part of the photo — the view plus a margin, at most the screen's resolution —
+and crops again, shortly after the view stops zooming or panning. Only the
 crop becomes a pixmap, never the whole photo, so painting stays as cheap as with the copy.
 """
 

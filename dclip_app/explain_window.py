@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QRectF, Qt
-from PySide6.QtGui import QAction, QCloseEvent, QImage, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -37,7 +37,6 @@ from dclip_app.canvas_items import BoxItem
 from dclip_app.explain_controls import ExplainControls, ExplainToolbar
 from dclip_app.explain_export import footer_lines, overlay_png, write_json, write_png
 from dclip_app.explain_runner import ExplainRequest, ExplainResult, ExplainRunner
-from dclip_app.full_photo import FullPhotoLoader
 from dclip_app.photo_canvas import PhotoCanvas
 from dclip_app.resources import icon
 from dclip_app.span_chips import ColourLegend, SpanChips
@@ -169,10 +168,6 @@ class ExplainWindow(QMainWindow):
         self.runner.started.connect(self._started)
         self.runner.explained.connect(self._explained)
         self.runner.failed.connect(self._failed)
-        self.full_photo = FullPhotoLoader(parent=self)
-        self.canvas.detail_wanted.connect(self._detail_wanted)
-        self.full_photo.ready.connect(self._full_photo_ready)
-        self._shown_photo: Path | None = None  # the photo of the explanation on the canvas
 
     # --- asking ------------------------------------------------------------------------------
 
@@ -224,8 +219,7 @@ class ExplainWindow(QMainWindow):
         self.explanation = explanation
         self.controls.set_available(result.methods, explanation.bundle_name)
         self.controls.show_explanation(explanation)
-        self._shown_photo = result.request.photo
-        self.canvas.set_photo(result.image, explanation.image_size)
+        self.canvas.set_photo(result.image, explanation.image_size, result.request.photo)
         for index, region in enumerate(explanation.regions):
             x1, y1, x2, y2 = region.box
             confidence = region.confidence if region.kind == "detection" else None
@@ -401,15 +395,7 @@ class ExplainWindow(QMainWindow):
             return
         self.show_message(f"Wrote {written}")
 
-    def _detail_wanted(self) -> None:
-        if self._shown_photo is not None:
-            self.full_photo.request(str(self._shown_photo))
-
-    def _full_photo_ready(self, path: str, image: QImage) -> None:
-        if self._shown_photo is not None and str(self._shown_photo) == path:
-            self.canvas.set_detail_source(image)
-
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         self.runner.cancel()
-        self.full_photo.shutdown()
+        self.canvas.shutdown()
         super().closeEvent(event)

@@ -1,8 +1,8 @@
 """The photo on a canvas at full size, decoded in the background for sharp zooming.
 
 :class:`~dclip_app.photo_canvas.PhotoCanvas` asks for it (``detail_wanted``) once the view
-enlarges its screen-sized copy; the window that owns the canvas passes the request on here and
-hands the answer to ``set_detail_source``. One photo is kept (a 24 MP photo is about 96 MB in
+enlarges its screen-sized copy past its resolution, and lays its pixels over the copy. One photo
+is kept (a 24 MP photo is about 96 MB in
 memory), so asking again for the same photo — the visualizer shows it anew for every query —
 answers at once. Decodes stop at :data:`FULL_MAX_EDGE` pixels on the long side; a photo that
 cannot be decoded gets no answer (the copy stays on screen).

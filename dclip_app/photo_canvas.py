@@ -11,9 +11,10 @@
   dragging) emits :attr:`PhotoCanvas.box_clicked`, hovering :attr:`PhotoCanvas.box_hovered`.
 - Spotlight dims the photo; each box then shows the photo through the dimming as much as its
   ``reveal`` (0..1) says, so the strongest regions stand out.
-- Zoomed past the copy's resolution, the canvas asks once for the full-size photo
-  (:attr:`PhotoCanvas.detail_wanted`); given it (:meth:`PhotoCanvas.set_detail_source`), it shows
-  the visible part sharp (:mod:`dclip_app.canvas_detail`).
+- Zoomed past the copy's resolution, the canvas decodes the photo's file (when
+  :meth:`PhotoCanvas.set_photo` was given it) at full size in the background, once
+  (:attr:`PhotoCanvas.detail_wanted`, :mod:`dclip_app.full_photo`), and shows the visible part
+  sharp (:mod:`dclip_app.canvas_detail`).
 - Edit mode (annotation): :meth:`PhotoCanvas.set_tool` hands mouse presses, drags and hovers to a
   :class:`CanvasTool` first (:class:`dclip_app.annotate.edit_tool.BoxEditTool` draws, moves and
   resizes boxes); what the tool declines still pans, zooms and clicks as in view mode. One canvas,
@@ -22,6 +23,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Protocol
 
 from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
@@ -45,6 +47,7 @@ from PySide6.QtWidgets import (
 
 from dclip_app.canvas_detail import CanvasDetail
 from dclip_app.canvas_items import BoxItem
+from dclip_app.full_photo import FullPhotoLoader
 
 ZOOM_STEP = 1.25
 MIN_ZOOM = 0.02
@@ -71,7 +74,7 @@ class PhotoCanvas(QGraphicsView):
     background_clicked = Signal()
     box_hovered = Signal(int)  # a box's index, -1 when the pointer left every box
     zoom_changed = Signal(float)  # screen pixels per photo pixel
-    detail_wanted = Signal()  # zoomed past the copy: the full-size photo would be sharper
+    detail_wanted = Signal()  # zoomed past the copy: the full-size photo is being decoded
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -101,15 +104,27 @@ class PhotoCanvas(QGraphicsView):
         self.tool: CanvasTool | None = None
         self._tool_drag = False
         self.detail = CanvasDetail(self)
+        self.photo_path: str | None = None
+        self.full_photo = FullPhotoLoader(parent=self)
+        self.full_photo.ready.connect(self._full_photo_ready)
         self.zoom_changed.connect(lambda _zoom: self._view_changed())
         self.horizontalScrollBar().valueChanged.connect(lambda _value: self._view_changed())
         self.verticalScrollBar().valueChanged.connect(lambda _value: self._view_changed())
 
     # --- content -----------------------------------------------------------------------------
 
-    def set_photo(self, image: QImage, full_size: tuple[int, int]) -> None:
-        """Show ``image`` (a display-size copy) as a photo of ``full_size`` pixels; no boxes."""
+    def set_photo(
+        self, image: QImage, full_size: tuple[int, int], path: str | Path | None = None
+    ) -> None:
+        """Show ``image`` (a display-size copy) as a photo of ``full_size`` pixels; no boxes.
+
+        ``path``: the photo's file, decoded at full size when the view zooms past the copy (the
+        same path again keeps what was decoded; None: the copy is all there is).
+        """
         self.clear_boxes()
+        self.photo_path = str(path) if path is not None else None
+        if self.full_photo.wanted != self.photo_path:
+            self.full_photo.forget()  # another photo: the old one's full-size memory goes
         pixmap = QPixmap.fromImage(image)
         self.photo_item.setPixmap(pixmap)
         width, height = full_size
@@ -123,17 +138,21 @@ class PhotoCanvas(QGraphicsView):
         self.scene().setSceneRect(rect)
         self.fit()
 
-    def set_detail_source(self, image: QImage | None) -> None:
-        """The full-size photo now shown (upright; may be smaller than ``photo_size``), for sharp
-        pixels when zoomed in; None drops it."""
-        self.detail.set_source(image)
-
     def _view_changed(self) -> None:
         detail = self.detail
-        if detail.source is None and not detail.asked and detail.needed():
+        if detail.source is None and not detail.asked and detail.needed() and self.photo_path:
             detail.asked = True
             self.detail_wanted.emit()
+            self.full_photo.request(self.photo_path)
         detail.schedule()
+
+    def _full_photo_ready(self, path: str, image: QImage) -> None:
+        if path == self.photo_path:
+            self.detail.set_source(image)
+
+    def shutdown(self) -> None:
+        """Stop a full-size decode in flight (the window is closing)."""
+        self.full_photo.shutdown()
 
     @property
     def photo_pixmap(self) -> QPixmap:

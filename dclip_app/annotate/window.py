@@ -46,7 +46,6 @@ from dclip_app.annotate.navigation import annotated_ids, resolve_photos
 from dclip_app.annotate.photo_state import Touched
 from dclip_app.annotate.preview_loader import PreviewLoader
 from dclip_app.annotate.session import AnnotationSession
-from dclip_app.full_photo import FullPhotoLoader
 from dclip_app.photo_canvas import PhotoCanvas
 from dclip_app.resources import icon
 from dclip_core.library.annotations import AnnotationError
@@ -109,7 +108,6 @@ class AnnotateWindow(QMainWindow):
         self.tool = BoxEditTool(self.canvas)
         self.items = box_items.CanvasBoxes(self.tool)
         self.loader = PreviewLoader(parent=self)
-        self.full_photo = FullPhotoLoader(parent=self)
         self.box_panel = BoxPanel()
         self.caption_panel = CaptionPanel()
         self.key_actions = AnnotateActions(self, shortcuts)
@@ -194,8 +192,6 @@ class AnnotateWindow(QMainWindow):
         session.message.connect(lambda text: self.show_message(text, error=True))
         self.loader.ready.connect(self._preview_ready)
         self.loader.failed.connect(self._preview_failed)
-        self.full_photo.ready.connect(self._full_ready)
-        self.canvas.detail_wanted.connect(self._detail_wanted)
 
         tool.drawn.connect(self._box_drawn)
         tool.changed.connect(lambda box_id, rect: self._box_edited(box_id, rect))
@@ -244,23 +240,11 @@ class AnnotateWindow(QMainWindow):
         state = self.session.state
         if path != state.photo.path:
             return
-        if self.full_photo.wanted != path:
-            self.full_photo.forget()  # another photo: its full-size copy's memory goes
-        self.canvas.set_photo(image, (state.photo.width, state.photo.height))
+        self.canvas.set_photo(image, (state.photo.width, state.photo.height), path)
         self.items.show_all(state)
         self._shown = state.photo.image_id
         self._highlight_links()
         self.photo_shown.emit(self._shown)
-
-    def _detail_wanted(self) -> None:
-        state = self.session.state
-        if state is not None:
-            self.full_photo.request(state.photo.path)
-
-    def _full_ready(self, path: str, image: QImage) -> None:
-        state = self.session.state
-        if state is not None and state.photo.path == path:
-            self.canvas.set_detail_source(image)
 
     def _preview_failed(self, path: str, message: str) -> None:
         state = self.session.state
@@ -411,5 +395,5 @@ class AnnotateWindow(QMainWindow):
         if self.help_dialog is not None:
             self.help_dialog.close()
         self.loader.shutdown()
-        self.full_photo.shutdown()
+        self.canvas.shutdown()
         super().closeEvent(event)

@@ -136,8 +136,11 @@ def test_zoomed_in_the_photos_own_pixels_are_shown_where_they_belong(
 
     small = QImage(100, 80, QImage.Format.Format_RGB32)
     small.fill(0)
-    canvas.set_photo(small, (100, 80))  # a photo no larger than its copy: the copy is the photo
+    # A photo no larger than its copy (a file given, so only the size stops the decode): fitted
+    # in the window it is already enlarged, and more so zoomed in, but nothing is sharper.
     with qtbot.assertNotEmitted(canvas.detail_wanted):
-        canvas.zoom_by(8.0)  # enlarged, but there is nothing sharper to decode
+        canvas.set_photo(small, (100, 80), tmp_path / "photos" / "big.png")
+        canvas.zoom_by(8.0)
+    assert not canvas.detail.asked
     window.close()
     library.close()
