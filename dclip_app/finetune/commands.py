@@ -1,4 +1,4 @@
-"""The ``dclip`` command lines the wizard runs, and what their ``--json`` answers mean (Qt-free).
+"""The ``dclip`` command lines the wizard runs, and what their answers mean (Qt-free).
 
 Every child goes through :func:`~dclip_core.config.processes.dclip_command`, so the wizard works
 the same from a checkout, a wheel and a frozen build (ADR 0018).
@@ -6,10 +6,10 @@ the same from a checkout, a wheel and a frozen build (ADR 0018).
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from dclip_app.finetune.recipes import RecipeChoice
 from dclip_core.config.processes import dclip_command
@@ -77,16 +77,12 @@ class SwitchProgress:
     eta_s: float | None
 
     @classmethod
-    def from_line(cls, line: str) -> SwitchProgress | None:
-        """The progress a line reports, or None for any other line."""
-        try:
-            data = json.loads(line)
-        except ValueError:
-            return None
-        if not isinstance(data, dict) or data.get("event") != "progress":
-            return None
-        eta = data.get("eta_s")
-        return cls(int(data["done"]), int(data["total"]), None if eta is None else float(eta))
+    def from_event(cls, event: Mapping[str, Any]) -> SwitchProgress | None:
+        """The progress an event reports (``parse_event`` of a line), or None for any other."""
+        if event.get("event") != "progress" or "done" not in event:
+            return None  # a result, or a line of text
+        eta = event.get("eta_s")
+        return cls(int(event["done"]), int(event["total"]), None if eta is None else float(eta))
 
     def sentence(self) -> str:
         """``312 of 1,200 photos embedded, about 2 min left``."""
@@ -104,7 +100,7 @@ def _data_args(sources: Sequence[str], model: str | None) -> list[str]:
 
 @dataclass(frozen=True)
 class ModelSwitchResult:
-    """``dclip models activate/rollback --json``'s answer.
+    """``dclip models activate/rollback --events jsonl``'s answer.
 
     Attributes:
         switched: the library now searches with ``active``.
@@ -120,16 +116,16 @@ class ModelSwitchResult:
     embedded: int
 
     @classmethod
-    def from_output(cls, lines: Sequence[str]) -> ModelSwitchResult:
-        """Parse the command's stdout: its ``{"event": "result", …}`` line (``--events jsonl``).
+    def from_events(cls, events: Iterable[Mapping[str, Any]]) -> ModelSwitchResult:
+        """The command's answer: its last ``{"event": "result", …}`` (``--events jsonl``).
 
         Raises:
-            ValueError: no such line.
+            ValueError: no such event.
         """
-        results = [line for line in lines if '"result"' in line]
-        data = json.loads(results[-1]) if results else {}
-        if data.get("event") != "result":
+        results = [e for e in events if e.get("event") == "result"]
+        if not results:
             raise ValueError("no result line")
+        data = results[-1]
         active = data.get("active") or {}
         previous = data.get("previous") or {}
         bundle = active.get("bundle")

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from dclip_app.child_process import run_child
+from dclip_app.child_process import parse_event, run_child
 from dclip_app.finetune.commands import (
     ModelSwitchResult,
     SwitchProgress,
@@ -29,7 +29,7 @@ SwitchTask = Callable[[TaskControl], ModelSwitchResult]
 def _switch_task(command: list[str], what: str) -> SwitchTask:
     def task(control: TaskControl) -> ModelSwitchResult:
         def on_line(line: str) -> None:
-            progress = SwitchProgress.from_line(line)
+            progress = SwitchProgress.from_event(parse_event(line))
             if progress is not None:
                 control.report(progress, force=progress.done == progress.total)
 
@@ -37,7 +37,7 @@ def _switch_task(command: list[str], what: str) -> SwitchTask:
         if output.code not in (0, 130):
             raise LibraryError(f"{what} failed: {output.error_line()}")
         try:
-            return ModelSwitchResult.from_output(output.lines)
+            return ModelSwitchResult.from_events(map(parse_event, output.lines))
         except (ValueError, KeyError, TypeError) as exc:
             raise LibraryError(f"{what} gave no answer: {output.error_line()} ({exc})") from exc
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from dclip_app.child_process import parse_event
 from dclip_app.finetune.check_report import CheckReport, read_check
 from dclip_app.finetune.commands import ModelSwitchResult, SwitchProgress, train_command
 from dclip_app.finetune.data_sources import DataChoice
@@ -186,25 +187,28 @@ def test_the_model_switch_answer_reads_as_a_sentence() -> None:
         "embedded": 24,
     }
     progress = {"event": "progress", "phase": "embedding", "done": 3, "total": 24, "eta_s": 200}
-    lines = [json.dumps(progress), json.dumps({"event": "result", **answer})]
-    result = ModelSwitchResult.from_output(lines)
+    events = [
+        parse_event(json.dumps(progress)),
+        parse_event(json.dumps({"event": "result", **answer})),
+    ]
+    result = ModelSwitchResult.from_events(events)
     assert result.active_bundle == Path("/runs/r1/bundle")
     assert result.sentence("Searching with") == (
         "Searching with mine (24 photos embedded); Roll back returns to test-tiny"
     )
     with pytest.raises(ValueError, match="no result"):
-        ModelSwitchResult.from_output(lines[:1])
+        ModelSwitchResult.from_events(events[:1])
 
 
 def test_switch_progress_lines_read_as_a_count_and_the_time_left() -> None:
     line = {"event": "progress", "phase": "embedding", "done": 312, "total": 1200, "eta_s": 130}
-    progress = SwitchProgress.from_line(json.dumps(line))
+    progress = SwitchProgress.from_event(parse_event(json.dumps(line)))
     assert progress == SwitchProgress(312, 1200, 130.0)
     assert progress.sentence() == "312 of 1,200 photos, about 2 min left"
     assert SwitchProgress(10, 20, 12.0).sentence() == "10 of 20 photos, less than a minute left"
     assert SwitchProgress(20, 20, 0.0).sentence() == "20 of 20 photos"
-    assert SwitchProgress.from_line('{"event": "result", "switched": true}') is None
-    assert SwitchProgress.from_line("dclip: warning: not JSON") is None
+    assert SwitchProgress.from_event(parse_event('{"event": "result", "switched": true}')) is None
+    assert SwitchProgress.from_event(parse_event("dclip: warning: not JSON")) is None
 
 
 def test_another_held_out_share_is_counted_as_the_split_counts_it() -> None:
