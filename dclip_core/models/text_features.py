@@ -144,7 +144,7 @@ class FrozenTextEncoder:
     def encode(self, captions: Sequence[str]) -> TextFeatures:
         """Features of ``captions``; a caption without any span gets one over its end token."""
         device = next(self.model.parameters()).device
-        ids = torch.from_numpy(self.tokenizer(list(captions))).to(device)
+        ids = self.token_ids(captions)
         sentence, tokens = encode_text_tokens(self.model, ids)
         context = tokens.shape[1]
         span_lists: list[list[Span]] = []
@@ -184,9 +184,7 @@ class FrozenTextEncoder:
         """
         device = next(self.model.parameters()).device
         texts = [span.text for spans in span_lists for span in spans]
-        ids = torch.from_numpy(self.tokenizer(texts)).to(device)
-        vectors, _ = encode_text_tokens(self.model, ids)
-        vectors = torch.nn.functional.normalize(vectors, dim=-1)
+        vectors = torch.nn.functional.normalize(self.sentences(texts), dim=-1)
         out = torch.zeros(len(span_lists), width, vectors.shape[-1], device=device, dtype=dtype)
         row = 0
         for i, spans in enumerate(span_lists):
