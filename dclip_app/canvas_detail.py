@@ -13,7 +13,7 @@ crop becomes a pixmap, never the whole photo, so painting stays as cheap as with
 from __future__ import annotations
 
 from PySide6.QtCore import QObject, QRect, QRectF, Qt, QTimer
-from PySide6.QtGui import QImage, QPixmap, QTransform
+from PySide6.QtGui import QImage, QPainter, QPixmap, QTransform
 from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsView
 
 # Above the photo's copy, below the spotlight's dimming and the boxes.
@@ -126,3 +126,18 @@ class CanvasDetail(QObject):
         )
         self.crop_rect = rect
         self.item.setVisible(True)
+
+    def covered(self, rect: QRectF) -> QRectF:
+        """The part of ``rect`` (scene) the layer shows sharp now; empty when it shows nothing."""
+        pixmap = self.item.pixmap()
+        if not self.item.isVisible() or pixmap.isNull():
+            return QRectF()
+        return rect.intersected(self.item.transform().mapRect(QRectF(pixmap.rect())))
+
+    def paint_into(self, painter: QPainter, rect: QRectF) -> None:
+        """Draw the sharp pixels of ``covered(rect)`` where they belong (scene coordinates)."""
+        covered = self.covered(rect)
+        if covered.isEmpty():
+            return
+        inverse, _ = self.item.transform().inverted()
+        painter.drawPixmap(covered, self.item.pixmap(), inverse.mapRect(covered))

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import QRectF, Qt
-from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QPainter, QPen, QPixmap
+from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QPainter, QPen
 from PySide6.QtWidgets import (
     QGraphicsItem,
     QGraphicsRectItem,
@@ -27,6 +27,9 @@ NEUTRAL_OUTLINE = QColor(255, 255, 255)
 SELECTED_OUTLINE = QColor(255, 64, 160)
 Z_BOX = 10.0
 HANDLE_PX = 9  # side of a resize handle on screen
+
+# Draws the photo's pixels of a rectangle (photo pixels) into it: PhotoCanvas.paint_photo.
+PhotoPainter = Callable[[QPainter, QRectF], None]
 
 
 class BoxTag(QGraphicsItem):
@@ -144,8 +147,7 @@ class BoxItem(QGraphicsRectItem):
         self.dashed = False
         self.handles: list[HandleItem] = []
         self.on_hover: Callable[[int, bool], None] | None = None
-        self._photo: QPixmap | None = None
-        self._photo_scale = (1.0, 1.0)
+        self._photo: PhotoPainter | None = None
         self.setAcceptHoverEvents(True)
         self.setZValue(Z_BOX)
         self.tag = BoxTag(self)
@@ -216,12 +218,10 @@ class BoxItem(QGraphicsRectItem):
         for handle in self.handles:
             handle.setPos(*points[handle.name])
 
-    def set_spotlight(
-        self, photo: QPixmap | None, scale: tuple[float, float], reveal: float
-    ) -> None:
-        """Show ``photo`` (display copy; ``scale`` = full-size px per its px) at ``reveal``."""
+    def set_spotlight(self, photo: PhotoPainter | None, reveal: float) -> None:
+        """Show the photo inside the box through the dimming at ``reveal`` (0..1), drawn by
+        ``photo`` (None: not under the spotlight)."""
         self._photo = photo
-        self._photo_scale = scale
         self.reveal = max(0.0, min(1.0, reveal))
         self.update()
 
@@ -240,12 +240,9 @@ class BoxItem(QGraphicsRectItem):
         widget: QWidget | None = None,
     ) -> None:
         if self._photo is not None and self.reveal > 0 and not self.outline_only:
-            rect = self.rect()
-            sx, sy = self._photo_scale
-            source = QRectF(rect.x() / sx, rect.y() / sy, rect.width() / sx, rect.height() / sy)
             painter.save()
             painter.setOpacity(self.reveal)
-            painter.drawPixmap(rect, self._photo, source)
+            self._photo(painter, self.rect())
             painter.restore()
         super().paint(painter, option, widget)
 

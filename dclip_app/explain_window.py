@@ -309,7 +309,7 @@ class ExplainWindow(QMainWindow):
         view, colormap, scale = self.controls.view, self.controls.colormap, self.controls.scale
         spotlight = self.spotlight_action.isChecked()
         self.canvas.set_spotlight(spotlight)
-        pixmap, photo_scale = self.canvas.photo_pixmap, self.canvas.photo_scale
+        photo = self.canvas.paint_photo if spotlight else None
         span = self.shown_span
         self.chips.set_selected(self.span)
         if span is not None:
@@ -321,7 +321,7 @@ class ExplainWindow(QMainWindow):
                 box.set_detail(f"{shade.weight:.2f}")
                 box.set_selected(False)
                 box.setZValue(10 + shade.value)
-                box.set_spotlight(pixmap if spotlight else None, photo_scale, shade.value)
+                box.set_spotlight(photo, shade.value)
             self.chips.set_shades(None, text.chip_tooltips(explanation, view, None))
             words = text.span_words(explanation, span)
             self.legend.set_scale(colormap, shades.top, f"“{words}” → each region")
@@ -333,7 +333,7 @@ class ExplainWindow(QMainWindow):
                 box.set_selected(box.index == region)
                 box.setZValue(10.0)
                 reveal = 1.0 if box.index == region else 0.0
-                box.set_spotlight(pixmap if spotlight else None, photo_scale, reveal)
+                box.set_spotlight(photo, reveal)
             if region is not None:
                 shades = state.span_shades(
                     explanation, region, view, scale=scale, colormap=colormap

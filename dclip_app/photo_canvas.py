@@ -32,6 +32,7 @@ from PySide6.QtGui import (
     QImage,
     QMouseEvent,
     QPainter,
+    QPainterPath,
     QPixmap,
     QResizeEvent,
     QTransform,
@@ -193,8 +194,30 @@ class PhotoCanvas(QGraphicsView):
         self._hovered.clear()
 
     def set_spotlight(self, on: bool) -> None:
-        """Dim the photo (boxes reveal it by their own ``reveal``)."""
+        """Dim the photo (boxes reveal it by their own ``reveal``, through :meth:`paint_photo`)."""
         self.dim_item.setVisible(on)
+
+    def paint_photo(self, painter: QPainter, rect: QRectF) -> None:
+        """Draw the photo's pixels of ``rect`` (scene, i.e. full-size photo pixels) into it, as
+        sharp as the view shows them: the copy, and the full-size crop where it covers ``rect``
+        (each pixel drawn once, so a half-transparent painter blends it once)."""
+        pixmap = self.photo_item.pixmap()
+        if pixmap.isNull() or rect.isEmpty():
+            return
+        covered = self.detail.covered(rect)
+        sx, sy = self.photo_scale
+        if covered != rect:
+            painter.save()
+            if not covered.isEmpty():
+                outside = QPainterPath()
+                outside.addRect(rect)
+                inside = QPainterPath()
+                inside.addRect(covered)
+                painter.setClipPath(outside.subtracted(inside), Qt.ClipOperation.IntersectClip)
+            source = QRectF(rect.x() / sx, rect.y() / sy, rect.width() / sx, rect.height() / sy)
+            painter.drawPixmap(rect, pixmap, source)
+            painter.restore()
+        self.detail.paint_into(painter, rect)
 
     @property
     def spotlight(self) -> bool:

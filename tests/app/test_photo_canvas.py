@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 import pytest
+from PIL import Image
 from PySide6.QtCore import QPoint, QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QImage
 from pytestqt.qtbot import QtBot
 
+from dclip_app.canvas_detail import SETTLE_MS
 from dclip_app.canvas_items import BoxItem
 from dclip_app.photo_canvas import PhotoCanvas
 
@@ -85,7 +90,7 @@ def test_colours_spotlight_and_export_image(canvas: PhotoCanvas) -> None:
     canvas.boxes[0].set_colour((68, 1, 84), 200)
     assert canvas.boxes[0].fill_colour().alpha() == 0  # outline only
     canvas.set_spotlight(True)
-    box.set_spotlight(canvas.photo_pixmap, canvas.photo_scale, 1.0)
+    box.set_spotlight(canvas.paint_photo, 1.0)
     assert canvas.spotlight
     assert box.reveal == 1.0
     image = canvas.render_image()
@@ -93,6 +98,47 @@ def test_colours_spotlight_and_export_image(canvas: PhotoCanvas) -> None:
     # Outside the box the photo is dimmed; inside it shows through the spotlight.
     outside, inside = QColor(image.pixel(150, 80)), QColor(image.pixel(50, 30))
     assert outside.value() < inside.value()
+
+
+def test_zoomed_in_under_the_spotlight_a_box_shows_the_photos_own_pixels(
+    qtbot: QtBot, tmp_path: Path
+) -> None:
+    """One-pixel stripes: the screen-sized copy blurs them to grey; at 100 % the box lit by the
+    spotlight shows them sharp, from the full-size photo, while the rest stays dimmed."""
+    width, height = 3000, 2000
+    pixels = np.full((height, width), 255, dtype=np.uint8)
+    pixels[:, ::2] = 0
+    path = tmp_path / "stripes.png"
+    Image.fromarray(pixels).save(path)
+    view = PhotoCanvas()
+    qtbot.addWidget(view)
+    view.resize(500, 400)
+    view.show()
+    copy = QImage(str(path)).scaled(300, 200)  # what the app shows until it zooms in
+    view.set_photo(copy, (width, height), path)
+    box = view.add_box(BoxItem(0, QRectF(1400, 900, 200, 200), "stripes"))
+    view.set_spotlight(True)
+    box.set_spotlight(view.paint_photo, 1.0)
+    qtbot.waitExposed(view)
+
+    view.actual_size()
+    view.centerOn(QPointF(1500, 1000))
+    qtbot.waitUntil(view.detail.item.isVisible, timeout=20_000)
+    qtbot.wait(3 * SETTLE_MS)
+    middle = view.mapFromScene(QPointF(1500, 1000))
+    row = _grey_row(view.viewport().grab().toImage(), middle.y())
+    inside = row[middle.x() - 90 : middle.x() + 90]
+    assert np.abs(np.diff(inside.astype(int))).mean() > 150  # black, white, black…
+    assert row[middle.x() + 110 : middle.x() + 200].max() < 150  # outside: dimmed
+
+    view.detail.item.setVisible(False)  # the copy alone: grey stripes inside the box
+    row = _grey_row(view.viewport().grab().toImage(), middle.y())
+    assert np.abs(np.diff(row[middle.x() - 90 : middle.x() + 90].astype(int))).mean() < 40
+
+
+def _grey_row(image: QImage, y: int) -> np.ndarray:
+    grey = image.convertToFormat(QImage.Format.Format_Grayscale8)
+    return np.array([QColor(grey.pixel(x, y)).red() for x in range(grey.width())])
 
 
 def rgb(colour: QColor) -> tuple[int, int, int]:
