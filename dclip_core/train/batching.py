@@ -30,11 +30,13 @@ class CaptionedRecord(Protocol):
 
 @dataclass(frozen=True)
 class Example:
-    """One sample of a step: the record, the caption drawn for it and its dataset index."""
+    """One sample of a step: the record, the caption drawn for it, its dataset index and the
+    epoch it was drawn in."""
 
     record: CaptionedRecord
     caption: str
     index: int
+    epoch: int = 0
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> list[int]:

@@ -141,7 +141,8 @@ class StudentTask:
         paths = [e.record.path for e in examples]
         pixels = torch.from_numpy(load_pixels(paths, self.preprocess)).to(self.device)
         r = self.recipe
-        negatives = [hard_negative(c) for c in captions] if r.w_neg > 0 else []
+        # Each epoch a caption takes the next of its hard negatives (resume-exact: see negatives).
+        negatives = [hard_negative(e.caption, e.epoch) for e in examples] if r.w_neg > 0 else []
         # A caption without a hard negative stands in for it; the mask keeps it out of the loss.
         stand_ins = [n or c for n, c in zip(negatives, captions, strict=False)]
         input_ids = None

@@ -283,6 +283,7 @@ class TrainingLoop:
                 record=self.train_set[i],
                 caption=choose_caption(self.train_set[i], self.cfg.seed, epoch, i),
                 index=i,
+                epoch=epoch,
             )
             for i in indices
         ]

@@ -327,7 +327,9 @@ def test_hard_negatives_are_learned_through_either_text_tower(
     assert run.status == "done"
     negative = [s["negative"] for s in rec.of("step")]
     assert all(map(math.isfinite, negative))
-    assert sum(negative[-5:]) / 5 < sum(negative[:5]) / 5
+    # Each epoch brings each caption's next negative, so single steps are noisy: thirds of the run.
+    third = len(negative) // 3
+    assert sum(negative[-third:]) < sum(negative[:third])
     student, _ = load_student(run.output or Path())
     base = create_clip(MODEL).state_dict()
     text_changed = not torch.equal(
