@@ -9,6 +9,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QButtonGroup,
+    QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
@@ -32,6 +33,7 @@ from dclip_app.finetune.recipes import (
     RECIPE_SUMMARIES,
     RECIPE_VALUES,
     REGION_CHOICES,
+    TRAINABLE_CHOICES,
     RecipeChoice,
     format_value,
 )
@@ -45,6 +47,7 @@ def _explained(widget: QWidget, explanation: str) -> QWidget:
     row.addWidget(widget)
     hint = QLabel(explanation)
     hint.setObjectName("hint")
+    hint.setWordWrap(True)
     row.addWidget(hint, 1)
     return box
 
@@ -131,6 +134,20 @@ class RecipePage(QWizardPage):
         held_row.layout().addWidget(self.split_hint)  # type: ignore[union-attr]
         form.addRow("Held out", held_row)
         form.addRow("Regions", self.regions)
+        self.trainable = QComboBox()
+        for key, text in TRAINABLE_CHOICES.items():
+            self.trainable.addItem(text, key)
+        form.addRow("Train", self.trainable)
+        self.hard_negatives = QCheckBox("Hard negatives")
+        form.addRow(
+            "",
+            _explained(
+                self.hard_negatives,
+                "each photo must prefer its caption to the same words swapped (“a red cup left "
+                "of a blue plate” → “a blue plate left of a red cup”): learns word order and "
+                "which colour is whose; needs several hundred photos and both towers trained",
+            ),
+        )
         for edit in (self.teacher_lr, self.student_lr):
             edit.textChanged.connect(self.completeChanged)
         return box
@@ -174,6 +191,8 @@ class RecipePage(QWizardPage):
             batch_size=self.batch.value(),
             held_out=round(self.held_out.value(), 3),
             regions=str(self.regions.currentData()),
+            trainable=str(self.trainable.currentData()),
+            hard_negatives=self.hard_negatives.isChecked(),
         )
 
     def isComplete(self) -> bool:  # noqa: N802 - Qt's name

@@ -66,6 +66,13 @@ RECIPE_SUMMARIES = {
     "custom": "the quick recipe with the values below changed",
 }
 
+# What the student may change (``student.trainable``; the text tower only with "all").
+TRAINABLE_CHOICES = {
+    "": "the image tower's attention (the recipe's): keeps the most of what it knew",
+    "vision": "the whole image tower",
+    "all": "both towers: needed to learn word order (with hard negatives)",
+}
+
 REGION_CHOICES = {
     "": "the recipe's (a detector finds objects)",
     "gt": "the data's own boxes (library boxes, shapes scenes)",
@@ -91,6 +98,8 @@ class RecipeChoice:
         teacher_lr, student_lr, batch_size: custom values (None: the recipe's).
         held_out: the share of photos held out to measure the result on.
         regions: ``gt``, ``yolo`` or ``yolo+gt`` (empty: the recipe's).
+        trainable: ``vision`` or ``all`` (empty: the recipe's attention projections).
+        hard_negatives: add the hard-negative term (``student.w_neg=1``, docs/adr/0025).
     """
 
     name: str = "quick"
@@ -101,6 +110,8 @@ class RecipeChoice:
     batch_size: int | None = None
     held_out: float = 0.2
     regions: str = ""
+    trainable: str = ""
+    hard_negatives: bool = False
 
     def args(self) -> list[str]:
         recipe = "paper" if self.name == "paper" else "quick"
@@ -112,6 +123,8 @@ class RecipeChoice:
             "student.lr": self.student_lr,
             "teacher.batch_size": self.batch_size,
             "student.batch_size": self.batch_size,
+            "student.trainable": self.trainable or None,
+            "student.w_neg": 1 if self.hard_negatives else None,
         }
         for key, value in sets.items():
             if value is not None:

@@ -119,6 +119,11 @@ def test_recipe_choices_become_arguments(tmp_path: Path) -> None:
         "--set", "student.batch_size=8", "--teacher-steps", "40", "--held-out", "0.25",
         "--regions", "gt",
     ]  # fmt: skip
+    binding = RecipeChoice("custom", student_steps=600, trainable="all", hard_negatives=True)
+    assert binding.args() == [
+        "--recipe", "quick", "--set", "student.trainable=all", "--set", "student.w_neg=1",
+        "--student-steps", "600",
+    ]  # fmt: skip
     command = train_command(["folder=/p"], "test-tiny", tmp_path / "run", RecipeChoice())
     assert command[command.index("finetune") :] == [
         "finetune", "--events", "jsonl", "--out", str(tmp_path / "run"), "--data", "folder=/p",

@@ -75,6 +75,11 @@ def test_a_user_fine_tunes_evaluates_activates_and_rolls_back(
     recipe.select("custom")  # a custom held-out share says what it makes of the checked photos
     recipe.held_out.setValue(0.5)
     assert recipe.split_hint.text() == "about 12 to train on, 12 held out"
+    recipe.trainable.setCurrentIndex(recipe.trainable.findData("all"))
+    recipe.hard_negatives.setChecked(True)
+    args = recipe.choice().args()
+    assert "student.trainable=all" in args
+    assert "student.w_neg=1" in args
     recipe.select("quick")
     assert recipe.choice().name == "quick"
     wizard.next()  # Start training
