@@ -45,9 +45,9 @@ def test_second_demo_run_reuses_the_trained_model(
     assert "training the demo model" not in again.stderr
     assert (demo.bundle / "bundle.json").stat().st_mtime_ns == bundle_stamp
     # Nothing changed on disk, so nothing is embedded again.
-    assert "300 demo photos indexed (0 new)" in again.stderr
+    assert "1000 demo photos indexed (0 new)" in again.stderr
     scenes = scenes_by_file(demo.photos)
-    assert len(scenes) == 300
+    assert len(scenes) == 1000
 
 
 def test_demo_help_offers_rebuild_and_no_app(tmp_path: Path) -> None:
