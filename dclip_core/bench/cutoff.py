@@ -170,7 +170,9 @@ def run(args: argparse.Namespace) -> int:
             )
         )
         return 0
-    print(f"{'':18}{'current rule (median + s*MAD)':>34}   {'new rule (median..best)':>30}")
+    # JSON keeps the names of the measurement that chose the rule: "current" is the earlier rule,
+    # "new" the cutoff searches use now (docs/adr/0015-relevance-cutoff.md).
+    print(f"{'':18}{'earlier rule (median + s*MAD)':>34}   {'the cutoff (median..best)':>30}")
     header = f"{'query':<16} {'P@10':>5} {'n':>3}"
     columns = f"{'marked':>7} {'P':>6} {'R':>6} {'F1':>6}"
     print(f"{header} {columns}    {columns}")
@@ -187,9 +189,9 @@ def run(args: argparse.Namespace) -> int:
         for m in (totals["current"], totals["new"])
     ]
     print(f"{'mean':<16} {totals['mean_top10_right']:>5.3f} {'':>3} {means[0]}    {means[1]}")
-    for rule in ("current", "new"):
+    for rule, label in (("current", "earlier rule"), ("new", "the cutoff")):
         nothing = totals[rule]["good_top10_marking_nothing"]
-        print(f"{rule}: {len(nothing)} queries with top 10 >= 80 % right mark nothing {nothing}")
+        print(f"{label}: {len(nothing)} queries with top 10 >= 80 % right mark nothing {nothing}")
     verdict = "met" if totals["target_met"] else "NOT met"
     print(f"target (mean F1 >= {TARGET_F1}, no good query marking nothing): {verdict}")
     return 0
