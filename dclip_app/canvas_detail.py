@@ -134,10 +134,11 @@ class CanvasDetail(QObject):
             return QRectF()
         return rect.intersected(self.item.transform().mapRect(QRectF(pixmap.rect())))
 
-    def paint_into(self, painter: QPainter, rect: QRectF) -> None:
-        """Draw the sharp pixels of ``covered(rect)`` where they belong (scene coordinates)."""
+    def paint_into(self, painter: QPainter, rect: QRectF) -> QRectF:
+        """Draw the sharp pixels of ``rect`` (scene coordinates) that the layer has where they
+        belong; return that part, :meth:`covered` (empty when it drew nothing)."""
         covered = self.covered(rect)
-        if covered.isEmpty():
-            return
-        inverse, _ = self.item.transform().inverted()
-        painter.drawPixmap(covered, self.item.pixmap(), inverse.mapRect(covered))
+        if not covered.isEmpty():
+            inverse, _ = self.item.transform().inverted()
+            painter.drawPixmap(covered, self.item.pixmap(), inverse.mapRect(covered))
+        return covered

@@ -204,20 +204,20 @@ class PhotoCanvas(QGraphicsView):
         pixmap = self.photo_item.pixmap()
         if pixmap.isNull() or rect.isEmpty():
             return
-        covered = self.detail.covered(rect)
+        covered = self.detail.paint_into(painter, rect)
+        if covered == rect:
+            return
+        painter.save()
+        if not covered.isEmpty():  # the copy only where the sharp crop is not
+            outside = QPainterPath()
+            outside.addRect(rect)
+            inside = QPainterPath()
+            inside.addRect(covered)
+            painter.setClipPath(outside.subtracted(inside), Qt.ClipOperation.IntersectClip)
         sx, sy = self.photo_scale
-        if covered != rect:
-            painter.save()
-            if not covered.isEmpty():
-                outside = QPainterPath()
-                outside.addRect(rect)
-                inside = QPainterPath()
-                inside.addRect(covered)
-                painter.setClipPath(outside.subtracted(inside), Qt.ClipOperation.IntersectClip)
-            source = QRectF(rect.x() / sx, rect.y() / sy, rect.width() / sx, rect.height() / sy)
-            painter.drawPixmap(rect, pixmap, source)
-            painter.restore()
-        self.detail.paint_into(painter, rect)
+        source = QRectF(rect.x() / sx, rect.y() / sy, rect.width() / sx, rect.height() / sy)
+        painter.drawPixmap(rect, pixmap, source)
+        painter.restore()
 
     @property
     def spotlight(self) -> bool:

@@ -182,10 +182,11 @@ class FrozenTextEncoder:
         A span without text (the end-token fallback of an empty caption) is encoded as the empty
         string, i.e. start and end tokens only.
         """
-        device = next(self.model.parameters()).device
         texts = [span.text for spans in span_lists for span in spans]
         vectors = torch.nn.functional.normalize(self.sentences(texts), dim=-1)
-        out = torch.zeros(len(span_lists), width, vectors.shape[-1], device=device, dtype=dtype)
+        out = torch.zeros(
+            len(span_lists), width, vectors.shape[-1], device=vectors.device, dtype=dtype
+        )
         row = 0
         for i, spans in enumerate(span_lists):
             out[i, : len(spans)] = vectors[row : row + len(spans)].to(dtype)
